@@ -1,0 +1,2 @@
+from .configuration import *  # noqa: F401,F403
+from .modeling import *  # noqa: F401,F403

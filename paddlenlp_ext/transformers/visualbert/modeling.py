@@ -1,0 +1,661 @@
+"""VisualBERT (Li et al. 2019) in PaddlePaddle: the mathematics and parameter tree of HF transformers' visual_bert.
+
+Read top to bottom: embeddings -> attention -> layer -> encoder -> pooler -> base model -> heads.
+Parameter names follow HF's state dict exactly, so checkpoint conversion is a transpose list (see convert.py).
+Shapes: B batch, T text length, V number of boxes, S = T + V, H hidden size, D visual_embedding_dim.
+"""
+
+import math
+import os
+from dataclasses import dataclass
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddlenlp.transformers.model_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPooling,
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    SequenceClassifierOutput,
+)
+from paddlenlp.transformers.model_utils import PretrainedModel
+
+from .configuration import PRETRAINED_CHECKPOINTS, VisualBertConfig
+
+__all__ = [
+    "VisualBertPretrainedModel",
+    "VisualBertModel",
+    "VisualBertForPreTraining",
+    "VisualBertForQuestionAnswering",
+    "VisualBertForVisualReasoning",
+    "VisualBertForMultipleChoice",
+    "VisualBertForRegionToPhraseAlignment",
+    "VisualBertForPreTrainingOutput",
+]
+
+# Where `from_pretrained("visualbert-vqa")` looks: checkpoint/paddle_visualbert/<name>, written by convert.py.
+CHECKPOINT_HOME = os.environ.get(
+    "VISUALBERT_CHECKPOINT_HOME",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "checkpoint", "paddle_visualbert"),
+)
+
+
+def _activation(name):
+    # HF's "gelu" is the exact erf form; Paddle's default F.gelu is exact too, the tanh form must be asked for.
+    acts = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate=True), "relu": F.relu, "tanh": paddle.tanh}
+    if name not in acts:
+        raise ValueError(f"hidden_act {name!r} is not supported; use one of {sorted(acts)}")
+    return acts[name]
+
+
+def _layer_norm(config):
+    return nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+
+
+class VisualBertEmbeddings(nn.Layer):
+    """Word + position + token-type embeddings of the text, then projected boxes + visual position + visual type."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.pad_token_id = config.pad_token_id
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = _layer_norm(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.visual_token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.visual_position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.visual_projection = nn.Linear(config.visual_embedding_dim, config.hidden_size)
+
+    def special_visual_initialize(self):
+        """Start the visual type and position embeddings as copies of the text ones (the original's initialisation)."""
+        with paddle.no_grad():
+            self.visual_token_type_embeddings.weight.set_value(self.token_type_embeddings.weight)
+            self.visual_position_embeddings.weight.set_value(self.position_embeddings.weight)
+
+    def _word_embeddings(self, input_ids):
+        # HF builds this table with padding_idx=pad_token_id: the lookup of that id passes no gradient to its row
+        # (the tied MLM decoder still does). Paddle's padding_idx would also zero the output, so detach instead.
+        embeds = self.word_embeddings(input_ids)
+        return paddle.where((input_ids == self.pad_token_id).unsqueeze(-1), embeds.detach(), embeds)
+
+    def forward(
+        self,
+        input_ids=None,
+        token_type_ids=None,
+        position_ids=None,
+        inputs_embeds=None,
+        visual_embeds=None,
+        visual_token_type_ids=None,
+        image_text_alignment=None,
+    ):
+        if inputs_embeds is None:
+            inputs_embeds = self._word_embeddings(input_ids)
+        seq_length = inputs_embeds.shape[1]
+        if position_ids is None:
+            position_ids = paddle.arange(seq_length, dtype="int64").unsqueeze(0)
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros(inputs_embeds.shape[:-1], dtype="int64")
+        embeddings = (
+            inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
+        )
+
+        if visual_embeds is not None:
+            if visual_token_type_ids is None:  # HF's default; the data pipeline always passes explicit ids
+                visual_token_type_ids = paddle.ones(visual_embeds.shape[:-1], dtype="int64")
+            num_boxes = visual_embeds.shape[1]
+            visual_positions = self.visual_position_embeddings(paddle.zeros([1, num_boxes], dtype="int64"))
+            if image_text_alignment is not None:
+                visual_positions = visual_positions + self._aligned_text_positions(image_text_alignment, num_boxes)
+            visual_embeddings = (
+                self.visual_projection(visual_embeds)
+                + visual_positions
+                + self.visual_token_type_embeddings(visual_token_type_ids)
+            )
+            embeddings = paddle.concat([embeddings, visual_embeddings], axis=1)  # [B, T + V, H]
+
+        return self.dropout(self.LayerNorm(embeddings))
+
+    def _aligned_text_positions(self, image_text_alignment, num_boxes):
+        """Mean of the text position embeddings at the word indices each box is aligned to ([B, V, A], -1 = none)."""
+        aligned = (image_text_alignment != -1).astype(self.position_embeddings.weight.dtype)  # [B, V, A]
+        positions = self.position_embeddings(image_text_alignment.clip(min=0))  # -1 -> 0, masked out below
+        summed = (positions * aligned.unsqueeze(-1)).sum(2)  # [B, V, H]
+        count = aligned.sum(2)
+        count = paddle.where(count == 0, paddle.ones_like(count), count)  # boxes aligned to nothing: avoid 0/0
+        if summed.shape[1] < num_boxes:
+            raise ValueError(f"image_text_alignment covers {summed.shape[1]} boxes but visual_embeds has {num_boxes}")
+        return (summed / count.unsqueeze(-1))[:, :num_boxes]
+
+
+class VisualBertSelfAttention(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not a multiple of "
+                f"num_attention_heads {config.num_attention_heads}"
+            )
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def _heads(self, x):
+        batch_size, seq_length = x.shape[:2]
+        x = x.reshape([batch_size, seq_length, self.num_attention_heads, self.attention_head_size])
+        return x.transpose([0, 2, 1, 3])  # [B, heads, S, head_size]
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        query = self._heads(self.query(hidden_states))
+        key = self._heads(self.key(hidden_states))
+        value = self._heads(self.value(hidden_states))
+
+        scores = paddle.matmul(query, key, transpose_y=True) / math.sqrt(self.attention_head_size)  # [B, h, S, S]
+        if attention_mask is not None:
+            scores = scores + attention_mask  # additive: 0 on kept keys, dtype min on masked ones
+        probs = self.dropout(F.softmax(scores, axis=-1))
+        if head_mask is not None:
+            probs = probs * head_mask
+
+        context = paddle.matmul(probs, value).transpose([0, 2, 1, 3])  # [B, S, heads, head_size]
+        context = context.reshape([context.shape[0], context.shape[1], -1])
+        return (context, probs) if output_attentions else (context,)
+
+
+class VisualBertSelfOutput(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = _layer_norm(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class VisualBertAttention(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.self = VisualBertSelfAttention(config)
+        self.output = VisualBertSelfOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        self_outputs = self.self(hidden_states, attention_mask, head_mask, output_attentions)
+        return (self.output(self_outputs[0], hidden_states),) + self_outputs[1:]
+
+
+class VisualBertIntermediate(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = _activation(config.hidden_act)
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class VisualBertOutput(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = _layer_norm(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class VisualBertLayer(nn.Layer):
+    """One post-LayerNorm transformer block: self-attention, then the feed-forward network."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.attention = VisualBertAttention(config)
+        self.intermediate = VisualBertIntermediate(config)
+        self.output = VisualBertOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        attention_outputs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
+        attention_output = attention_outputs[0]
+        layer_output = self.output(self.intermediate(attention_output), attention_output)
+        return (layer_output,) + attention_outputs[1:]
+
+
+class VisualBertEncoder(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.layer = nn.LayerList([VisualBertLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
+                output_hidden_states=False):  # fmt: skip
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for i, layer in enumerate(self.layer):
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            layer_outputs = layer(
+                hidden_states, attention_mask, None if head_mask is None else head_mask[i], output_attentions
+            )
+            hidden_states = layer_outputs[0]
+            if output_attentions:
+                all_attentions += (layer_outputs[1],)
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
+        return BaseModelOutput(
+            last_hidden_state=hidden_states, hidden_states=all_hidden_states, attentions=all_attentions
+        )
+
+
+class VisualBertPooler(nn.Layer):
+    """tanh(Linear(h[CLS]))."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states):
+        return paddle.tanh(self.dense(hidden_states[:, 0]))
+
+
+class VisualBertPredictionHeadTransform(nn.Layer):
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = _activation(config.hidden_act)
+        self.LayerNorm = _layer_norm(config)
+
+    def forward(self, hidden_states):
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+
+
+class VisualBertLMPredictionHead(nn.Layer):
+    """Linear -> act -> LayerNorm -> decoder. The decoder weight is the word embedding table (tied, as HF) unless
+    `untied_decoder`, which HF's RegionToPhraseAlignment has; the bias is this layer's own `bias`."""
+
+    def __init__(self, config: VisualBertConfig, untied_decoder: bool = False):
+        super().__init__()
+        self.transform = VisualBertPredictionHeadTransform(config)
+        if untied_decoder:
+            self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias_attr=False)
+        self.bias = self.create_parameter([config.vocab_size], is_bias=True)
+
+    def forward(self, hidden_states, word_embeddings=None):
+        hidden_states = self.transform(hidden_states)
+        if word_embeddings is None:
+            return self.decoder(hidden_states) + self.bias
+        return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias  # [B, S, vocab]
+
+
+class VisualBertPreTrainingHeads(nn.Layer):
+    def __init__(self, config: VisualBertConfig, untied_decoder: bool = False):
+        super().__init__()
+        self.predictions = VisualBertLMPredictionHead(config, untied_decoder)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, sequence_output, pooled_output, word_embeddings=None):
+        return self.predictions(sequence_output, word_embeddings), self.seq_relationship(pooled_output)
+
+
+class VisualBertPretrainedModel(PretrainedModel):
+    """Initialisation, `from_pretrained` / `save_pretrained` (PaddleNLP layout) and the nine checkpoint names."""
+
+    config_class = VisualBertConfig
+    base_model_prefix = "visual_bert"
+    pretrained_init_configuration = VisualBertConfig.pretrained_init_configuration
+    pretrained_resource_files_map = {"model_state": {}}
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Load a saved or converted folder; one of the nine names loads checkpoint/paddle_visualbert/<name>."""
+        name = str(pretrained_model_name_or_path)
+        if name in PRETRAINED_CHECKPOINTS and not os.path.isdir(name):
+            local = os.path.normpath(os.path.join(CHECKPOINT_HOME, name))
+            if not os.path.isdir(local):
+                raise FileNotFoundError(
+                    f"{name}: no converted checkpoint at {local}; download uclanlp/{name} from the HuggingFace hub "
+                    "into checkpoint/uclanlp/ and run checkpoint/convert.py"
+                )
+            pretrained_model_name_or_path = local
+        elif not os.path.isdir(name):
+            raise FileNotFoundError(
+                f"{name}: not a folder and not one of the VisualBERT checkpoints {sorted(PRETRAINED_CHECKPOINTS)}"
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def _init_weights(self, layer):
+        # Paddle's Layer.apply visits children before their parent, so the embedding tables are already drawn
+        # when the VisualBertEmbeddings layer itself is visited.
+        std = self.config.initializer_range
+        if isinstance(layer, (nn.Linear, nn.Embedding)):
+            layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.set_value(paddle.zeros_like(layer.bias))
+        elif isinstance(layer, nn.LayerNorm):
+            layer.weight.set_value(paddle.ones_like(layer.weight))
+            layer.bias.set_value(paddle.zeros_like(layer.bias))
+        elif isinstance(layer, VisualBertLMPredictionHead):
+            layer.bias.set_value(paddle.zeros_like(layer.bias))
+        elif isinstance(layer, VisualBertEmbeddings) and self.config.special_visual_initialize:
+            layer.special_visual_initialize()
+
+
+def _extended_attention_mask(mask, dtype):
+    """[B, S] of 1 (attend) / 0 (ignore) -> additive [B, 1, 1, S]: 0 where kept, the dtype's minimum where masked.
+
+    Built by hand because Paddle's attention would treat a float 0/1 mask as additive and mask nothing."""
+    mask = mask.astype(dtype).unsqueeze([1, 2])
+    return (1.0 - mask) * paddle.finfo(dtype).min
+
+
+def _head_mask(head_mask, num_layers, dtype):
+    """[heads] or [layers, heads] of 1/0 -> [layers, 1, heads, 1, 1] multiplied into the attention probabilities."""
+    if head_mask is None:
+        return None
+    head_mask = head_mask.astype(dtype)
+    if head_mask.ndim == 1:
+        head_mask = head_mask.unsqueeze(0).expand([num_layers, -1])
+    return head_mask.unsqueeze([1, 3, 4])
+
+
+class VisualBertModel(VisualBertPretrainedModel):
+    """The bare VisualBERT encoder: returns the hidden states of text then boxes, and the pooled [CLS] output."""
+
+    def __init__(self, config: VisualBertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = VisualBertEmbeddings(config)
+        self.encoder = VisualBertEncoder(config)
+        self.pooler = VisualBertPooler(config) if add_pooling_layer else None
+        self.bypass_transformer = config.bypass_transformer
+        if self.bypass_transformer:
+            self.additional_layer = VisualBertLayer(config)
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value):
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        head_mask=None,
+        inputs_embeds=None,
+        visual_embeds=None,
+        visual_attention_mask=None,
+        visual_token_type_ids=None,
+        image_text_alignment=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        return_dict=None,
+    ):
+        """input_ids [B, T], visual_embeds [B, V, D]; masks are 1 for real tokens/boxes, 0 for padding."""
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        text_shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
+        if visual_embeds is not None and visual_embeds.shape[-1] != self.config.visual_embedding_dim:
+            raise ValueError(
+                f"visual_embeds has feature size {visual_embeds.shape[-1]}, "
+                f"the model expects visual_embedding_dim={self.config.visual_embedding_dim}"
+            )
+
+        embedding_output = self.embeddings(
+            input_ids=input_ids,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            visual_embeds=visual_embeds,
+            visual_token_type_ids=visual_token_type_ids,
+            image_text_alignment=image_text_alignment,
+        )  # [B, S, H]
+        dtype = embedding_output.dtype
+        if attention_mask is None:
+            attention_mask = paddle.ones(text_shape, dtype=dtype)
+        if visual_embeds is not None:
+            if visual_attention_mask is None:
+                visual_attention_mask = paddle.ones(visual_embeds.shape[:-1], dtype=dtype)
+            attention_mask = paddle.concat([attention_mask.astype(dtype), visual_attention_mask.astype(dtype)], -1)
+        extended_mask = _extended_attention_mask(attention_mask, dtype)  # built once, shared by every layer
+        head_mask = _head_mask(head_mask, self.config.num_hidden_layers, dtype)
+
+        if self.bypass_transformer and visual_embeds is not None:
+            # Text runs through the encoder alone, then one extra layer sees text and boxes together.
+            # HF indexes the mask as [:, :, text_length, :text_length] (a bug); this is the intended slice.
+            text_length = text_shape[1]
+            encoder_outputs = self.encoder(
+                embedding_output[:, :text_length],
+                extended_mask[:, :, :, :text_length],
+                head_mask,
+                output_attentions,
+                output_hidden_states,
+            )
+            combined = paddle.concat([encoder_outputs[0], embedding_output[:, text_length:]], axis=1)
+            sequence_output = self.additional_layer(combined, extended_mask)[0]
+        else:
+            encoder_outputs = self.encoder(
+                embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states
+            )
+            sequence_output = encoder_outputs[0]
+        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=sequence_output,
+            pooler_output=pooled_output,
+            hidden_states=encoder_outputs.hidden_states,
+            attentions=encoder_outputs.attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+def _masked_lm_loss(logits, labels):
+    """Mean cross entropy over positions with a label >= 0: both HF's -100 and the original's -1 are ignored.
+
+    Paddle's mean with ignore_index divides by every position, HF's by the labelled ones: divide by hand."""
+    labels = labels.reshape([-1])
+    valid = labels >= 0
+    losses = F.cross_entropy(
+        logits.reshape([-1, logits.shape[-1]]), paddle.where(valid, labels, paddle.zeros_like(labels)),
+        reduction="none",
+    ).reshape([-1])  # fmt: skip
+    num_valid = valid.astype(losses.dtype).sum()
+    return (losses * valid.astype(losses.dtype)).sum() / paddle.clip(num_valid, min=1.0)
+
+
+def _soft_target_loss(logits, soft_labels):
+    """KL(soft_labels || softmax(logits)) averaged over the batch; returns (loss, log-probabilities)."""
+    log_probs = F.log_softmax(logits, axis=-1)
+    return F.kl_div(log_probs, soft_labels.astype(log_probs.dtype), reduction="batchmean"), log_probs
+
+
+@dataclass
+class VisualBertForPreTrainingOutput(ModelOutput):
+    """loss = masked-LM loss + sentence-image loss (either alone when only its labels are given)."""
+
+    loss: paddle.Tensor | None = None
+    prediction_logits: paddle.Tensor | None = None  # [B, S, vocab]
+    seq_relationship_logits: paddle.Tensor | None = None  # [B, 2]; class 1 = the text matches the image
+    hidden_states: tuple[paddle.Tensor] | None = None
+    attentions: tuple[paddle.Tensor] | None = None
+
+
+class VisualBertForPreTraining(VisualBertPretrainedModel):
+    """Masked language model over every position + sentence-image matching on the pooled output.
+
+    labels [B, T + V]: the original token id at masked text positions, negative elsewhere (ignored).
+    sentence_image_labels [B]: 1 if the text matches the image(s), 0 if not (the original code's convention and the
+    released checkpoints'; HF's docstring states the opposite)."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__(config)
+        self.visual_bert = VisualBertModel(config)
+        self.cls = VisualBertPreTrainingHeads(config)
+
+    def get_input_embeddings(self):
+        return self.visual_bert.embeddings.word_embeddings
+
+    def forward(self, input_ids=None, *, labels=None, sentence_image_labels=None, return_dict=None, **inputs):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
+        prediction_logits, seq_relationship_logits = self.cls(
+            outputs.last_hidden_state, outputs.pooler_output, self.visual_bert.embeddings.word_embeddings.weight
+        )
+        loss = None
+        if labels is not None:
+            if labels.shape[-1] != prediction_logits.shape[1]:
+                raise ValueError(
+                    f"labels have length {labels.shape[-1]}, expected text + boxes = {prediction_logits.shape[1]}"
+                )
+            loss = _masked_lm_loss(prediction_logits, labels)
+        if sentence_image_labels is not None:
+            sentence_image_loss = F.cross_entropy(seq_relationship_logits, sentence_image_labels.reshape([-1]))
+            loss = sentence_image_loss if loss is None else loss + sentence_image_loss
+
+        output = VisualBertForPreTrainingOutput(
+            loss=loss,
+            prediction_logits=prediction_logits,
+            seq_relationship_logits=seq_relationship_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
+    """VQA: dropout -> Linear(H, num_labels) on the hidden state of the token at attention_mask.sum(1) - 2, the
+    [MASK] before the final [SEP] of `[CLS] question ? [MASK] [SEP]` (text must be right-padded).
+
+    labels [B, num_labels] are soft scores; the loss is KL divergence (batch mean) to softmax(logits). As in HF,
+    when labels are given the returned logits are the log-probabilities."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.visual_bert = VisualBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.cls = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        inputs = dict(inputs, input_ids=input_ids)
+        if inputs.get("attention_mask") is None:
+            raise ValueError("VisualBertForQuestionAnswering needs attention_mask to find the answer token")
+        outputs = self.visual_bert(**inputs, return_dict=True)
+        answer_index = inputs["attention_mask"].astype("int64").sum(1) - 2  # [B]
+        batch_index = paddle.arange(answer_index.shape[0], dtype="int64")
+        answer_token = paddle.gather_nd(outputs.last_hidden_state, paddle.stack([batch_index, answer_index], 1))
+        logits = self.cls(self.dropout(answer_token))  # [B, num_labels]
+
+        loss = None
+        if labels is not None:
+            loss, logits = _soft_target_loss(logits, labels)
+        output = SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VisualBertForVisualReasoning(VisualBertPretrainedModel):
+    """NLVR2: dropout -> Linear(H, num_labels) on the pooled output; cross entropy. Label 1 = the sentence is true."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.visual_bert = VisualBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.cls = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
+        logits = self.cls(self.dropout(outputs.pooler_output))  # [B, num_labels]
+        loss = None if labels is None else F.cross_entropy(logits, labels.reshape([-1]))
+        output = SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VisualBertForMultipleChoice(VisualBertPretrainedModel):
+    """VCR: every input carries a choice axis, [B, C, ...]; each choice is scored by dropout -> Linear(H, 1) on its
+    pooled output; logits [B, C]; cross entropy over the choices."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__(config)
+        self.visual_bert = VisualBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.cls = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        inputs = dict(inputs, input_ids=input_ids)
+        text = inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
+        num_choices = text.shape[1]
+        for name, value in inputs.items():
+            if isinstance(value, paddle.Tensor) and name != "head_mask":
+                inputs[name] = value.reshape([-1] + value.shape[2:])  # [B, C, ...] -> [B * C, ...]
+        outputs = self.visual_bert(**inputs, return_dict=True)
+        logits = self.cls(self.dropout(outputs.pooler_output)).reshape([-1, num_choices])  # [B, C]
+        loss = None if labels is None else F.cross_entropy(logits, labels.reshape([-1]))
+        output = MultipleChoiceModelOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VisualBertRegionToPhraseAttention(nn.Layer):
+    """One attention head scoring every phrase against every box; returns the masked scores [B, phrases, V]."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__()
+        head_size = config.hidden_size // config.num_attention_heads
+        self.scale = math.sqrt(head_size)
+        self.query = nn.Linear(config.hidden_size, head_size)
+        self.key = nn.Linear(config.hidden_size, head_size)
+        self.value = nn.Linear(config.hidden_size, head_size)  # unused by the scores; kept for HF's weight tree
+
+    def forward(self, query, key, attention_mask):
+        scores = paddle.matmul(self.query(query), self.key(key), transpose_y=True) / self.scale
+        mask = attention_mask.astype(scores.dtype).unsqueeze(1)  # [B, 1, V]
+        return scores + (1.0 - mask) * paddle.finfo(scores.dtype).min
+
+
+class VisualBertForRegionToPhraseAlignment(VisualBertPretrainedModel):
+    """Flickr30k entities: the hidden state at each `region_to_phrase_position` (-1 = none, read as position 0)
+    attends over the boxes; labels [B, phrases, V] are target distributions, the loss is KL divergence (batch mean).
+    The pretraining heads are kept (untied, as in HF) only so that pretraining checkpoints load into this class."""
+
+    def __init__(self, config: VisualBertConfig):
+        super().__init__(config)
+        self.visual_bert = VisualBertModel(config)
+        self.cls = VisualBertPreTrainingHeads(config, untied_decoder=True)
+        self.attention = VisualBertRegionToPhraseAttention(config)
+
+    def forward(self, input_ids=None, *, region_to_phrase_position=None, labels=None, return_dict=None, **inputs):
+        if region_to_phrase_position is None:
+            raise ValueError("VisualBertForRegionToPhraseAlignment needs region_to_phrase_position")
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        inputs = dict(inputs, input_ids=input_ids)
+        if inputs.get("visual_attention_mask") is None or inputs.get("attention_mask") is None:
+            raise ValueError("VisualBertForRegionToPhraseAlignment needs attention_mask and visual_attention_mask")
+        outputs = self.visual_bert(**inputs, return_dict=True)
+        sequence_output = outputs.last_hidden_state
+        positions = region_to_phrase_position.clip(min=0)  # [B, P]
+        phrases = paddle.take_along_axis(sequence_output, positions.unsqueeze(-1), axis=1, broadcast=True)
+        boxes = sequence_output[:, inputs["attention_mask"].shape[1] :]  # [B, V, H]
+        logits = self.attention(phrases, boxes, inputs["visual_attention_mask"])  # [B, P, V]
+        loss = None if labels is None else _soft_target_loss(logits, labels)[0]
+        output = SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()

@@ -1,0 +1,217 @@
+"""Every head on a tiny config: parity with HF transformers (outputs, loss, gradients), and the behaviours HF has."""
+
+import numpy as np
+import paddle
+import pytest
+import torch
+import transformers
+
+from paddlenlp_ext.transformers.visualbert import compare, convert, modeling
+
+HEADS = [
+    "VisualBertForPreTraining",
+    "VisualBertForQuestionAnswering",
+    "VisualBertForVisualReasoning",
+    "VisualBertForMultipleChoice",
+    "VisualBertForRegionToPhraseAlignment",
+]
+
+
+def paddle_twin(hf_model, architecture, config):
+    """The Paddle model of that class holding the HF model's weights, through the converter's state-dict function."""
+    state = {k: v.numpy() for k, v in hf_model.state_dict().items()}
+    model = getattr(modeling, architecture)(config)
+    model.set_state_dict(convert.hf_to_paddle_state_dict(state, architecture, config))
+    return model.eval()
+
+
+def test_registered_into_paddlenlp():
+    from paddlenlp.transformers import VisualBertConfig, VisualBertForQuestionAnswering
+    from paddlenlp.transformers.visualbert.modeling import VisualBertModel
+
+    assert VisualBertForQuestionAnswering is modeling.VisualBertForQuestionAnswering
+    assert VisualBertModel is modeling.VisualBertModel
+    assert VisualBertConfig().layer_norm_eps == 1e-12
+
+
+@pytest.mark.parametrize("architecture", HEADS)
+def test_head_matches_hf(tiny, architecture):
+    hf_config, pd_config = tiny
+    torch.manual_seed(0)
+    hf_model = getattr(transformers, architecture)(hf_config(architecture, num_labels=5)).eval()
+    pd_model = paddle_twin(hf_model, architecture, pd_config(num_labels=5))
+    inputs = compare.make_inputs(architecture, pd_model.config, batch_size=4, seed=1)
+    hf_out, hf_grads = compare.run_hf(hf_model, inputs, grads=True)
+    pd_out, pd_grads = compare.run_paddle(pd_model, inputs, grads=True)
+    report = compare.differences(hf_out, pd_out, hf_grads, pd_grads)
+    assert "loss" in report and "gradients" in report
+    assert all(row["ok"] for row in report.values()), report
+
+
+def test_alignment_head_mask_and_attentions_match_hf(tiny, rng):
+    hf_config, pd_config = tiny
+    torch.manual_seed(0)
+    hf_model = transformers.VisualBertModel(hf_config("VisualBertModel")).eval()
+    pd_model = paddle_twin(hf_model, "VisualBertModel", pd_config())
+    inputs = compare.make_inputs("VisualBertModel", pd_model.config, batch_size=3, seed=2)
+    alignment = rng.integers(-1, 8, (3, 10, 3))
+    alignment[0, 0] = -1  # a box aligned to no word
+    inputs["image_text_alignment"] = alignment
+    inputs["head_mask"] = np.array([[1, 0, 1, 1], [0, 1, 1, 0]], "float32")
+    with torch.no_grad():
+        hf_out = hf_model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_attentions=True)
+    pd_out = pd_model(**{k: paddle.to_tensor(v) for k, v in inputs.items()}, output_attentions=True, return_dict=True)
+    np.testing.assert_allclose(pd_out.last_hidden_state.numpy(), hf_out.last_hidden_state.numpy(), atol=1e-5)
+    np.testing.assert_allclose(pd_out.pooler_output.numpy(), hf_out.pooler_output.numpy(), atol=1e-5)
+    for pd_att, hf_att in zip(pd_out.attentions, hf_out.attentions):
+        np.testing.assert_allclose(pd_att.numpy(), hf_att.numpy(), rtol=1e-4, atol=1e-6)
+    assert float(np.abs(pd_out.attentions[0].numpy()[:, 1]).max()) == 0.0  # head 1 of layer 0 masked
+
+
+def test_bypass_transformer_uses_the_intended_text_mask(tiny):
+    """HF's bypass path is broken (mask indexing, tuple output), so the reference is HF's own modules composed as
+    the original intended: text through the encoder alone, then the additional layer over text and boxes."""
+    hf_config, pd_config = tiny
+    torch.manual_seed(0)
+    hf_model = transformers.VisualBertModel(hf_config("VisualBertModel", bypass_transformer=True)).eval()
+    pd_model = paddle_twin(hf_model, "VisualBertModel", pd_config(bypass_transformer=True))
+    inputs = compare.make_inputs("VisualBertModel", pd_model.config, batch_size=3, seed=3)
+    t = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    text_length = inputs["input_ids"].shape[1]
+    with torch.no_grad():
+        embeddings = hf_model.embeddings(
+            input_ids=t["input_ids"],
+            token_type_ids=t["token_type_ids"],
+            visual_embeds=t["visual_embeds"],
+            visual_token_type_ids=t["visual_token_type_ids"],
+        )
+        mask = torch.cat([t["attention_mask"], t["visual_attention_mask"]], -1).float()
+        extended = (1.0 - mask[:, None, None, :]) * torch.finfo(torch.float32).min
+        text = hf_model.encoder(embeddings[:, :text_length], attention_mask=extended[:, :, :, :text_length])[0]
+        expected = hf_model.additional_layer(torch.cat([text, embeddings[:, text_length:]], 1), extended)[0]
+    pd_out = pd_model(**{k: paddle.to_tensor(v) for k, v in inputs.items()}, return_dict=True)
+    np.testing.assert_allclose(pd_out.last_hidden_state.numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(pd_out.pooler_output.numpy(), hf_model.pooler(expected).detach().numpy(), atol=1e-5)
+
+
+def test_padded_boxes_and_tokens_change_nothing(tiny, rng):
+    model = modeling.VisualBertModel(tiny[1]()).eval()
+    ids = paddle.to_tensor([[2, 5, 7, 9, 3]])
+    boxes = paddle.to_tensor(rng.normal(size=(1, 4, 16)).astype("float32"))
+    base = model(ids, visual_embeds=boxes, return_dict=True)
+    padded = model(
+        paddle.to_tensor([[2, 5, 7, 9, 3, 0, 0]]),
+        attention_mask=paddle.to_tensor([[1, 1, 1, 1, 1, 0, 0]]),
+        visual_embeds=paddle.concat([boxes, paddle.randn([1, 3, 16]) * 100], axis=1),
+        visual_attention_mask=paddle.to_tensor([[1, 1, 1, 1, 0, 0, 0]]),
+        return_dict=True,
+    )
+    kept = padded.last_hidden_state.numpy()[:, [0, 1, 2, 3, 4, 7, 8, 9, 10]]
+    np.testing.assert_allclose(kept, base.last_hidden_state.numpy(), atol=1e-5)
+    np.testing.assert_allclose(padded.pooler_output.numpy(), base.pooler_output.numpy(), atol=1e-5)
+
+
+def test_pretraining_ignores_every_negative_label(tiny, rng):
+    model = modeling.VisualBertForPreTraining(tiny[1]()).eval()
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs("VisualBertForPreTraining", model.config).items()}
+    labels = inputs.pop("labels").numpy()
+    out_100 = model(**inputs, labels=paddle.to_tensor(labels), return_dict=True)
+    out_1 = model(**inputs, labels=paddle.to_tensor(np.where(labels < 0, -1, labels)), return_dict=True)
+    assert float(out_100.loss) == pytest.approx(float(out_1.loss), rel=1e-6)
+    # by hand: mean cross entropy over labelled positions + mean cross entropy of the sentence-image head
+    logits = out_100.prediction_logits.numpy().astype("float64")
+    log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(
+        -1, keepdims=True
+    )
+    where = np.nonzero(labels >= 0)
+    mlm = -log_probs[where[0], where[1], labels[where]].mean()
+    sic_logits = out_100.seq_relationship_logits.numpy().astype("float64")
+    sic = sic_logits - np.log(np.exp(sic_logits).sum(-1, keepdims=True))
+    sil = inputs["sentence_image_labels"].numpy()
+    expected = mlm - sic[np.arange(len(sil)), sil].mean()
+    assert float(out_100.loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_pretraining_rejects_labels_of_the_wrong_length(tiny):
+    model = modeling.VisualBertForPreTraining(tiny[1]())
+    with pytest.raises(ValueError, match="text \\+ boxes"):
+        model(
+            paddle.to_tensor([[2, 5, 3]]), visual_embeds=paddle.zeros([1, 2, 16]), labels=paddle.to_tensor([[1, 2, 3]])
+        )
+
+
+def test_visual_feature_size_is_checked(tiny):
+    model = modeling.VisualBertModel(tiny[1]())
+    with pytest.raises(ValueError, match="visual_embedding_dim=16"):
+        model(paddle.to_tensor([[2, 3]]), visual_embeds=paddle.zeros([1, 2, 15]))
+
+
+def test_question_answering_pools_the_mask_token_and_returns_log_probs_with_labels(tiny):
+    model = modeling.VisualBertForQuestionAnswering(tiny[1](num_labels=7)).eval()
+    ids = paddle.to_tensor([[2, 10, 11, 12, 4, 3, 0], [2, 10, 4, 3, 0, 0, 0]])
+    mask = (ids != 0).astype("int64")
+    boxes = paddle.randn([2, 3, 16])
+    out = model(ids, attention_mask=mask, visual_embeds=boxes, return_dict=True)
+    hidden = model.visual_bert(ids, attention_mask=mask, visual_embeds=boxes, return_dict=True).last_hidden_state
+    expected = model.cls(paddle.stack([hidden[0, 4], hidden[1, 2]]))  # the token before the last [SEP]
+    np.testing.assert_allclose(out.logits.numpy(), expected.numpy(), atol=1e-6)
+    labels = paddle.to_tensor(np.eye(7, dtype="float32")[[1, 2]])
+    with_labels = model(ids, attention_mask=mask, visual_embeds=boxes, labels=labels, return_dict=True)
+    np.testing.assert_allclose(np.exp(with_labels.logits.numpy()).sum(-1), 1.0, rtol=1e-5)
+    assert float(with_labels.loss) == pytest.approx(-with_labels.logits.numpy()[[0, 1], [1, 2]].mean(), rel=1e-5)
+
+
+def test_dropout_is_active_only_in_train_mode(tiny):
+    model = modeling.VisualBertForVisualReasoning(tiny[1]())
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs("VisualBertModel", model.config).items()}
+    model.train()
+    first, second = model(**inputs)[0].numpy(), model(**inputs)[0].numpy()
+    assert np.abs(first - second).max() > 1e-4
+    model.eval()
+    np.testing.assert_array_equal(model(**inputs)[0].numpy(), model(**inputs)[0].numpy())
+    no_dropout = modeling.VisualBertForVisualReasoning(tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    no_dropout.set_state_dict(model.state_dict())
+    no_dropout.train()
+    np.testing.assert_allclose(no_dropout(**inputs)[0].numpy(), model(**inputs)[0].numpy(), atol=1e-6)
+
+
+def test_layer_norms_use_bert_epsilon(tiny):
+    model = modeling.VisualBertForPreTraining(tiny[1]())
+    norms = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.LayerNorm)]
+    assert len(norms) == 1 + 2 * 2 + 1
+    assert all(layer._epsilon == 1e-12 for layer in norms)
+
+
+def test_special_visual_initialize(tiny):
+    emb = modeling.VisualBertModel(tiny[1]()).embeddings
+    np.testing.assert_array_equal(emb.visual_position_embeddings.weight.numpy(), emb.position_embeddings.weight.numpy())
+    np.testing.assert_array_equal(
+        emb.visual_token_type_embeddings.weight.numpy(), emb.token_type_embeddings.weight.numpy()
+    )
+    plain = modeling.VisualBertModel(tiny[1](special_visual_initialize=False)).embeddings
+    assert np.abs(plain.visual_position_embeddings.weight.numpy() - plain.position_embeddings.weight.numpy()).max() > 0
+
+
+def test_save_and_from_pretrained_round_trip(tiny, tmp_path):
+    model = modeling.VisualBertForMultipleChoice(tiny[1]()).eval()
+    model.save_pretrained(str(tmp_path))
+    loaded = modeling.VisualBertForMultipleChoice.from_pretrained(str(tmp_path)).eval()
+    inputs = {
+        k: paddle.to_tensor(v)
+        for k, v in compare.make_inputs("VisualBertForMultipleChoice", model.config).items()
+        if k != "labels"
+    }
+    np.testing.assert_array_equal(model(**inputs)[0].numpy(), loaded(**inputs)[0].numpy())
+    assert model(**inputs)[0].shape == [3, 2]
+
+
+def test_checkpoint_names_resolve_to_converted_folders(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(modeling, "CHECKPOINT_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="visualbert-nlvr2: no converted checkpoint"):
+        modeling.VisualBertForVisualReasoning.from_pretrained("visualbert-nlvr2")
+    with pytest.raises(FileNotFoundError, match="not one of the VisualBERT checkpoints"):
+        modeling.VisualBertForVisualReasoning.from_pretrained("visualbert-nlvr3")
+    model = modeling.VisualBertForVisualReasoning(tiny[1]())
+    model.save_pretrained(str(tmp_path / "visualbert-nlvr2"))
+    loaded = modeling.VisualBertForVisualReasoning.from_pretrained("visualbert-nlvr2")
+    np.testing.assert_array_equal(loaded.cls.weight.numpy(), model.cls.weight.numpy())
