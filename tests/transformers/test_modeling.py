@@ -120,8 +120,10 @@ def test_pretraining_ignores_every_negative_label(tiny, rng):
     assert float(out_100.loss) == pytest.approx(float(out_1.loss), rel=1e-6)
     # by hand: mean cross entropy over labelled positions + mean cross entropy of the sentence-image head
     logits = out_100.prediction_logits.numpy().astype("float64")
-    log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(
-        -1, keepdims=True
+    log_probs = (
+        logits
+        - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
+        - logits.max(-1, keepdims=True)
     )
     where = np.nonzero(labels >= 0)
     mlm = -log_probs[where[0], where[1], labels[where]].mean()
@@ -169,7 +171,9 @@ def test_dropout_is_active_only_in_train_mode(tiny):
     assert np.abs(first - second).max() > 1e-4
     model.eval()
     np.testing.assert_array_equal(model(**inputs)[0].numpy(), model(**inputs)[0].numpy())
-    no_dropout = modeling.VisualBertForVisualReasoning(tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    no_dropout = modeling.VisualBertForVisualReasoning(
+        tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    )
     no_dropout.set_state_dict(model.state_dict())
     no_dropout.train()
     np.testing.assert_allclose(no_dropout(**inputs)[0].numpy(), model(**inputs)[0].numpy(), atol=1e-6)
@@ -184,7 +188,9 @@ def test_layer_norms_use_bert_epsilon(tiny):
 
 def test_special_visual_initialize(tiny):
     emb = modeling.VisualBertModel(tiny[1]()).embeddings
-    np.testing.assert_array_equal(emb.visual_position_embeddings.weight.numpy(), emb.position_embeddings.weight.numpy())
+    np.testing.assert_array_equal(
+        emb.visual_position_embeddings.weight.numpy(), emb.position_embeddings.weight.numpy()
+    )
     np.testing.assert_array_equal(
         emb.visual_token_type_embeddings.weight.numpy(), emb.token_type_embeddings.weight.numpy()
     )

@@ -86,6 +86,12 @@ class ConversionError(ValueError):
     """A checkpoint that cannot be converted exactly: the message names the file or the keys."""
 
 
+def _reason(error: Exception) -> str:
+    """The first line of a library's error, so that ours stays one line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
 def is_linear_weight(name: str) -> bool:
     return _LINEAR.fullmatch(name) is not None
 
@@ -194,24 +200,22 @@ def read_hf_checkpoint(folder: str):
     """(config dict, {name: float32 array}) of an HF folder with config.json and model.safetensors or
     pytorch_model.bin."""
     config = _read_json(os.path.join(folder, "config.json"))
-    safetensors_path = os.path.join(folder, "model.safetensors")
-    bin_path = os.path.join(folder, "pytorch_model.bin")
+    path = os.path.join(folder, "model.safetensors")
+    if not os.path.exists(path):
+        path = os.path.join(folder, "pytorch_model.bin")
+        if not os.path.exists(path):
+            raise ConversionError(f"{folder}: neither model.safetensors nor pytorch_model.bin found")
     try:
-        if os.path.exists(safetensors_path):
+        if path.endswith(".safetensors"):
             from safetensors.numpy import load_file
 
-            path, state = safetensors_path, load_file(safetensors_path)
-        elif os.path.exists(bin_path):
+            state = load_file(path)
+        else:
             import torch
 
-            path = bin_path
-            state = {k: v.numpy() for k, v in torch.load(bin_path, map_location="cpu", weights_only=True).items()}
-        else:
-            raise ConversionError(f"{folder}: neither model.safetensors nor pytorch_model.bin found")
-    except ConversionError:
-        raise
+            state = {k: v.numpy() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}
     except Exception as e:  # torch and safetensors raise many types for a corrupt or truncated file
-        raise ConversionError(f"{path}: cannot read the weights ({type(e).__name__}: {e})") from None
+        raise ConversionError(f"{path}: cannot read the weights ({_reason(e)})") from None
     return config, state
 
 
@@ -306,7 +310,7 @@ def read_paddle_checkpoint(folder: str):
     try:
         state = paddle.load(weights, return_numpy=True)
     except Exception as e:
-        raise ConversionError(f"{weights}: cannot read the weights ({type(e).__name__}: {e})") from None
+        raise ConversionError(f"{weights}: cannot read the weights ({_reason(e)})") from None
     return config, architecture, state
 
 
