@@ -1,0 +1,36 @@
+"""Finetune VisualBERT on VQA v2 (paper: batch 64, lr 2e-5, 10 epochs, train on trainval, validate on minival)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+from paddlenlp_ext.datasets import FEATURE_TYPES  # noqa: E402
+from paddlenlp_ext.tasks import vqa  # noqa: E402
+from paddlenlp_ext.training import args as cli  # noqa: E402
+from paddlenlp_ext.training.trainer import fit  # noqa: E402
+from paddlenlp_ext.transformers import VisualBertForQuestionAnswering  # noqa: E402
+
+
+def main(argv=None):
+    parser = cli.base_parser(__doc__, task_name="vqa2", learning_rate=2e-5, batch_size=64, num_train_epochs=10)
+    vqa.add_args(parser)
+    args = parser.parse_args(argv)
+    cli.setup(args)
+    tokenizer = cli.load_tokenizer(args)
+    answers = vqa.answer_vocab(args)
+    defaults = {"vocab_size": len(tokenizer.vocab), "visual_embedding_dim": FEATURE_TYPES[vqa.FEATURE_TYPE].dim}
+    model = cli.load_model(VisualBertForQuestionAnswering, args, defaults, num_labels=len(answers))
+    dim = model.config.visual_embedding_dim
+    train = vqa.dataset(args, tokenizer, args.train_split, dim, answers)
+    evaluate = None
+    if args.dev_split:
+        dev = vqa.dataset(args, tokenizer, args.dev_split, dim, answers)
+        official = vqa.load_official(args)
+        evaluate = lambda m: vqa.evaluate(m, dev, tokenizer, args, official)  # noqa: E731
+    fit(args, model, tokenizer, train, evaluate, metric="vqa_score")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# NLVR2 task pretraining (masked LM + sentence-image head on the truth label): from visualbert-nlvr2-coco-pre, batch
+# 64, lr 5e-5, 10 epochs.
+# Environment: DATA_DIR, OUTPUT_DIR, MODEL, GLOBAL_BATCH and the devices (see launch.sh).
+# Extra arguments pass through to run_pretrain.py, e.g. --max_steps 100 or --resume.
+set -euo pipefail
+cd "$(dirname "$0")"
+export DATA_DIR=${DATA_DIR:-data/nlvr2}
+export OUTPUT_DIR=${OUTPUT_DIR:-output/nlvr2-pretrain}
+export MODEL=${MODEL:-visualbert-nlvr2-coco-pre}
+export GLOBAL_BATCH=${GLOBAL_BATCH:-64}
+exec ./launch.sh run_pretrain.py \
+  --dataset nlvr2 --learning_rate 5e-5 --num_train_epochs 10 --train_splits train "$@"

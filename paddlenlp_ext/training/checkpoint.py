@@ -1,0 +1,114 @@
+"""Checkpoints that survive crashes: each is a folder written under a temporary name and renamed when complete.
+
+A checkpoint folder is a normal model folder (save_pretrained: config.json + model_state.pdparams, plus the
+tokenizer) with `training_state.pdparams` beside it: optimizer (AdamW moments and the LR schedule), step, data
+position and RNG states, so a run resumes exactly where it stopped.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+
+import numpy as np
+import paddle
+
+TRAINING_STATE = "training_state.pdparams"
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def write_folder(path: str, write):
+    """Run write(tmp) in `path + ".tmp"`, then swap it into place; a crash leaves the previous `path` intact."""
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    write(tmp)
+    if os.path.exists(path):
+        old = path + ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(path, old)
+        os.rename(tmp, path)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, path)
+
+
+def rng_states() -> dict:
+    return {"paddle": paddle.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_states(states: dict):
+    paddle.set_rng_state(states["paddle"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
+def _rename_optimizer_state(state: dict, names: dict) -> dict:
+    """Rename the per-parameter entries ("<param>_moment1_0", ...) of an optimizer state by `names`."""
+    renamed = {}
+    for key, value in state.items():
+        prefix = max((p for p in names if key.startswith(p + "_")), key=len, default=None)
+        renamed[names[prefix] + key[len(prefix) :] if prefix else key] = value
+    return renamed
+
+
+def optimizer_state(optimizer, model) -> dict:
+    """The optimizer's state keyed by the parameters' structured names: Paddle's own keys use generated names
+    (embedding_10.w_0) that depend on how many layers the process created before, so they do not survive a restart."""
+    return _rename_optimizer_state(optimizer.state_dict(), {p.name: n for n, p in model.named_parameters()})
+
+
+def set_optimizer_state(optimizer, model, state: dict):
+    optimizer.set_state_dict(_rename_optimizer_state(state, {n: p.name for n, p in model.named_parameters()}))
+
+
+def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, state: dict, keep: int) -> str:
+    """Write checkpoint-<step> (model, tokenizer, optimizer, `state`, RNG) and delete all but the newest `keep`."""
+    path = os.path.join(output_dir, f"checkpoint-{step}")
+
+    def write(tmp):
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        paddle.save(
+            {"optimizer": optimizer_state(optimizer, model), "state": state, "rng": rng_states()},
+            os.path.join(tmp, TRAINING_STATE),
+        )
+
+    write_folder(path, write)
+    for old in list_checkpoints(output_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old)
+    return path
+
+
+def save_best(output_dir: str, model, tokenizer, metrics: dict):
+    """The best model so far by the dev metric, in `best/` (with its metrics.json)."""
+
+    def write(tmp):
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        with open(os.path.join(tmp, "metrics.json"), "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2)
+
+    write_folder(os.path.join(output_dir, "best"), write)
+
+
+def list_checkpoints(output_dir: str) -> list:
+    """Complete checkpoint folders, oldest first (a folder still named *.tmp was never finished)."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = []
+    for name in os.listdir(output_dir):
+        match = _CHECKPOINT.fullmatch(name)
+        if match and os.path.exists(os.path.join(output_dir, name, TRAINING_STATE)):
+            found.append((int(match.group(1)), os.path.join(output_dir, name)))
+    return [path for _, path in sorted(found)]
+
+
+def load_training_state(path: str) -> dict:
+    state_file = os.path.join(path, TRAINING_STATE)
+    if not os.path.exists(state_file):
+        raise FileNotFoundError(f"{path}: not a training checkpoint (no {TRAINING_STATE})")
+    return paddle.load(state_file)

@@ -1,0 +1,266 @@
+"""The one training loop behind every entry point (pretraining, VQA2 and NLVR2 finetuning).
+
+AdamW with no decay on biases and LayerNorm, linear warmup then linear decay, global-norm gradient clipping,
+gradient accumulation, optional AMP, paddle.DataParallel + DistributedBatchSampler under
+`python -m paddle.distributed.launch`, evaluation / checkpointing / logging every `save_steps` on rank 0, and exact
+resumption (`--resume`). Batches are dicts of numpy arrays from the data package's collator.
+"""
+
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+from paddle.io import DataLoader, DistributedBatchSampler
+from paddlenlp.transformers import LinearDecayWithWarmup
+from paddlenlp.utils.log import logger
+from tqdm import tqdm
+
+from ..data import LABEL_INPUTS, MODEL_INPUTS
+from . import checkpoint as ckpt
+from .plots import plot_history
+
+
+def model_inputs(batch: dict) -> dict:
+    """The batch entries the model takes, as tensors (ids such as question_id stay behind)."""
+    return {k: _tensor(batch[k]) for k in MODEL_INPUTS + LABEL_INPUTS if k in batch}
+
+
+def _tensor(value):
+    # the DataLoader already hands over tensors; prediction helpers may pass numpy
+    return value if isinstance(value, paddle.Tensor) else paddle.to_tensor(value)
+
+
+def amp_dtype(device: str) -> str | None:
+    """bfloat16 where the GPU has it, else float16 on GPU; None (fp32) on CPU, where autocast does not pay."""
+    if not device.startswith("gpu"):
+        return None
+    return "bfloat16" if paddle.amp.is_bfloat16_supported() else "float16"
+
+
+def no_decay(name: str) -> bool:
+    """Biases and LayerNorm parameters take no weight decay (BERT's recipe)."""
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+
+def total_steps(args, batches_per_epoch: int) -> int:
+    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+    return args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
+
+
+class _Batches(paddle.io.Sampler):
+    """A fixed list of index batches: one epoch's order from the distributed sampler, minus what a resumed run
+    already consumed."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+class Trainer:
+    """Trains `model` on `train_dataset`; `evaluate(model) -> {metric: value}` runs on rank 0 at every save.
+
+    `metric` names the entry of evaluate's result that picks the best checkpoint (higher is better)."""
+
+    def __init__(self, args, model, tokenizer, train_dataset, collate_fn, evaluate=None, metric=None):
+        self.args = args
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.is_main = self.rank == 0
+        self.model = model
+        self.tokenizer = tokenizer
+        self.dataset = train_dataset
+        self.collate_fn = collate_fn
+        self.evaluate = evaluate
+        self.metric = metric
+
+        self.sampler = DistributedBatchSampler(train_dataset, args.batch_size, shuffle=True, drop_last=False)
+        self.total_steps = total_steps(args, len(self.sampler))
+        self.lr = LinearDecayWithWarmup(args.learning_rate, self.total_steps, args.warmup_proportion)
+        decay = [p.name for n, p in model.named_parameters() if not no_decay(n)]
+        self.optimizer = paddle.optimizer.AdamW(
+            learning_rate=self.lr,
+            parameters=model.parameters(),
+            weight_decay=args.weight_decay,
+            epsilon=args.adam_epsilon,
+            apply_decay_param_fun=lambda name: name in decay,
+            grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm),
+        )
+        self.amp_dtype = amp_dtype(args.device) if args.use_amp else None
+        if args.use_amp and self.amp_dtype is None:
+            logger.warning("--use_amp: no fp16/bf16 autocast on this device; training in fp32")
+        self.scaler = paddle.amp.GradScaler() if self.amp_dtype == "float16" else None
+        self.parallel = paddle.DataParallel(model) if self.world_size > 1 else model
+
+        # Where the run is: optimizer steps taken, and the data position (epoch, batches of it consumed).
+        self.state = {"step": 0, "epoch": 0, "batch": 0, "best": None, "history": []}
+
+    # ---- resumption --------------------------------------------------------------------------------------------
+
+    def resume(self, path: str):
+        """Restore model, optimizer (with the LR schedule), step, data position and RNG from a checkpoint folder."""
+        training = ckpt.load_training_state(path)
+        self.model.set_state_dict(paddle.load(os.path.join(path, "model_state.pdparams")))
+        ckpt.set_optimizer_state(self.optimizer, self.model, training["optimizer"])
+        self.state = training["state"]
+        ckpt.set_rng_states(training["rng"])
+        if self.is_main:
+            logger.info(f"resumed from {path} at step {self.state['step']} (epoch {self.state['epoch']})")
+
+    # ---- the loop ----------------------------------------------------------------------------------------------
+
+    def _epoch_batches(self, epoch: int) -> list:
+        # DistributedBatchSampler shuffles with the epoch number as its only seed: fold the run's seed in.
+        self.sampler.set_epoch(self.args.seed * 100_003 + epoch)
+        return list(self.sampler)
+
+    def _loader(self, batches):
+        return DataLoader(
+            self.dataset,
+            batch_sampler=_Batches(batches),
+            collate_fn=self.collate_fn,
+            num_workers=self.args.num_workers,
+            return_list=True,
+        )
+
+    def _forward_backward(self, batch: dict, sync: bool) -> float:
+        inputs = model_inputs(batch)
+        with self.parallel.no_sync() if (not sync and self.world_size > 1) else nullcontext():
+            with paddle.amp.auto_cast(enable=self.amp_dtype is not None, dtype=self.amp_dtype or "float16"):
+                loss = self.parallel(**inputs, return_dict=True).loss
+            scaled = loss / self.args.gradient_accumulation_steps
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return float(loss)
+
+    def _optimizer_step(self):
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        self.lr.step()
+
+    def train(self):
+        """Run to `total_steps`; returns the final state (step, best metric, history)."""
+        args = self.args
+        self.model.train()
+        progress = tqdm(
+            total=self.total_steps, initial=self.state["step"], desc="train", disable=not self.is_main, smoothing=0.05
+        )
+        window_losses, window_start, run_start, start_step = [], time.time(), time.time(), self.state["step"]
+        while self.state["step"] < self.total_steps:
+            batches = self._epoch_batches(self.state["epoch"])
+            if hasattr(self.dataset, "set_epoch"):  # per-epoch randomness: masking, caption negatives
+                self.dataset.set_epoch(self.state["epoch"])
+            accumulated = 0
+            for batch in self._loader(batches[self.state["batch"] :]):
+                self.state["batch"] += 1
+                accumulated += 1
+                end_of_epoch = self.state["batch"] == len(batches)
+                sync = accumulated == args.gradient_accumulation_steps or end_of_epoch
+                window_losses.append(self._forward_backward(batch, sync))
+                if not sync:
+                    continue
+                accumulated = 0
+                self._optimizer_step()
+                self.state["step"] += 1
+                progress.update(1)
+                step = self.state["step"]
+                if step % args.logging_steps == 0 or step == self.total_steps:
+                    self._log(window_losses, window_start, run_start, start_step, progress)
+                    window_losses, window_start = [], time.time()
+                if (args.save_steps > 0 and step % args.save_steps == 0) or step == self.total_steps:
+                    self._evaluate_and_save()
+                if step >= self.total_steps:
+                    break
+            else:
+                self.state["epoch"] += 1
+                self.state["batch"] = 0
+        progress.close()
+        if self.is_main:
+            plot_history(self.state["history"], os.path.join(args.output_dir, "training_curves.png"))
+        return self.state
+
+    def _log(self, losses, window_start, run_start, start_step, progress):
+        step = self.state["step"]
+        loss = float(np.mean(losses)) if losses else float("nan")
+        elapsed = time.time() - window_start
+        samples = len(losses) * self.args.batch_size * self.world_size
+        steps_done = step - start_step
+        eta = (time.time() - run_start) / max(steps_done, 1) * (self.total_steps - step)
+        lr = self.optimizer.get_lr()
+        self.state["history"].append({"step": step, "loss": loss, "lr": lr})
+        if not self.is_main:
+            return
+        progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+        logger.info(
+            f"step {step}/{self.total_steps} epoch {self.state['epoch']} loss {loss:.4f} lr {lr:.3e} "
+            f"samples/s {samples / max(elapsed, 1e-9):.1f} eta {time.strftime('%H:%M:%S', time.gmtime(eta))}"
+        )
+        self._scalars({"train/loss": loss, "train/lr": lr})
+
+    def _scalars(self, values: dict):
+        if not hasattr(self, "_writer"):
+            from visualdl import LogWriter
+
+            self._writer = LogWriter(logdir=os.path.join(self.args.output_dir, "visualdl"))
+        for tag, value in values.items():
+            self._writer.add_scalar(tag=tag, value=value, step=self.state["step"])
+
+    def _evaluate_and_save(self):
+        if not self.is_main:
+            return
+        metrics = {}
+        if self.evaluate is not None:
+            self.model.eval()
+            metrics = self.evaluate(self.model)
+            self.model.train()
+            logger.info(f"step {self.state['step']} dev: " + json.dumps(metrics))
+            self.state["history"].append({"step": self.state["step"], **{f"dev/{k}": v for k, v in metrics.items()}})
+            self._scalars({f"dev/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        if self.metric is not None and self.metric in metrics:
+            if self.state["best"] is None or metrics[self.metric] > self.state["best"]:
+                self.state["best"] = metrics[self.metric]
+                ckpt.save_best(
+                    self.args.output_dir, self.model, self.tokenizer, {"step": self.state["step"], **metrics}
+                )
+        ckpt.save_checkpoint(
+            self.args.output_dir,
+            self.state["step"],
+            self.model,
+            self.tokenizer,
+            self.optimizer,
+            self.state,
+            self.args.save_total_limit,
+        )
+
+
+def fit(args, model, tokenizer, train_dataset, evaluate=None, metric=None):
+    """Train with the Trainer, resuming first when --resume asks; returns the final state."""
+    from ..data import VisualBertCollator
+
+    trainer = Trainer(
+        args, model, tokenizer, train_dataset, VisualBertCollator(tokenizer.pad_token_id), evaluate, metric
+    )
+    if args.resume:
+        path = args.resume
+        if path == "auto":
+            found = ckpt.list_checkpoints(args.output_dir)
+            path = found[-1] if found else None
+            if path is None and trainer.is_main:
+                logger.info(f"--resume: no checkpoint in {args.output_dir} yet; starting from the beginning")
+        if path is not None:
+            trainer.resume(path)
+    state = trainer.train()
+    if trainer.is_main:
+        logger.info(f"done: step {state['step']}, checkpoints and best/ in {args.output_dir}")
+    return state

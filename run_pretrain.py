@@ -1,0 +1,36 @@
+"""Pretrain VisualBERT: masked LM + sentence-image matching on COCO captions, or task pretraining on VQA2 (masked
+LM on question + answer) or NLVR2 (masked LM + the sentence-image head on the truth label). Paper: lr 5e-5."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from paddlenlp_ext.datasets import FEATURE_TYPES  # noqa: E402
+from paddlenlp_ext.tasks import pretrain  # noqa: E402
+from paddlenlp_ext.training import args as cli  # noqa: E402
+from paddlenlp_ext.training.trainer import fit  # noqa: E402
+from paddlenlp_ext.transformers import VisualBertForPreTraining  # noqa: E402
+
+
+def main(argv=None):
+    parser = cli.base_parser(__doc__, task_name="pretrain", learning_rate=5e-5, batch_size=64, num_train_epochs=10)
+    pretrain.add_args(parser)
+    args = parser.parse_args(argv)
+    cli.setup(args)
+    tokenizer = cli.load_tokenizer(args)
+    feature_type = args.feature_type or pretrain.DATASETS[args.dataset][1]
+    defaults = {"vocab_size": len(tokenizer.vocab), "visual_embedding_dim": FEATURE_TYPES[feature_type].dim}
+    model = cli.load_model(VisualBertForPreTraining, args, defaults)
+    dim = model.config.visual_embedding_dim
+    train = pretrain.dataset(args, tokenizer, args.train_splits or pretrain.default_splits(args.dataset), dim)
+    evaluate = None
+    if args.dev_split:
+        dev = pretrain.dataset(args, tokenizer, [args.dev_split], dim)
+        evaluate = lambda m: pretrain.evaluate(m, dev, tokenizer, args)  # noqa: E731
+    fit(args, model, tokenizer, train, evaluate, metric="mlm_accuracy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
