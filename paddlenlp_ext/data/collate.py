@@ -1,0 +1,89 @@
+"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names)."""
+
+import numpy as np
+
+from .masking import IGNORE_INDEX
+
+# Model arguments every batch holds; a trainer passes these (plus the label keys present) to the model.
+MODEL_INPUTS = (
+    "input_ids",  # int64 [B, L]
+    "token_type_ids",  # int64 [B, L]
+    "attention_mask",  # int64 [B, L]: 1 on text, 0 on padding
+    "visual_embeds",  # float32 [B, Nv, D]
+    "visual_token_type_ids",  # int64 [B, Nv]
+    "visual_attention_mask",  # int64 [B, Nv]: 1 on boxes, 0 on padding
+)
+# Label arguments, present when the task has them:
+# labels: float32 [B, num_answers] soft scores (VQA), int64 [B] (NLVR2), or int64 [B, L + Nv] masked-LM targets
+# (pretraining, IGNORE_INDEX where ignored); sentence_image_labels: int64 [B], 1 = the text matches the image.
+LABEL_INPUTS = ("labels", "sentence_image_labels")
+
+# Per-example keys the collator turns into batch keys; any other key (question_id, identifier) is passed through.
+_EXAMPLE_KEYS = {
+    "input_ids",
+    "token_type_ids",
+    "visual_embeds",
+    "visual_token_type_ids",
+    "labels",
+    "mlm_labels",
+    "sentence_image_labels",
+}
+
+
+class VisualBertCollator:
+    """Pads a list of task examples into one batch.
+
+    Text is right-padded to the longest example (``pad_token_id``, mask 0), boxes to the most boxes (zeros, mask 0).
+    Per-example ``mlm_labels`` (one per text token) become the batch ``labels`` of length ``L + Nv``, ignored on
+    padding and on every visual position, as HF's VisualBERT pretraining head expects. Other per-example keys
+    (``question_id``, ``identifier``) are kept, as an int64 array when they are integers, else as a list.
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        keys = set(examples[0])
+        for example in examples[1:]:
+            if set(example) != keys:
+                raise ValueError(f"examples in one batch differ in keys: {sorted(keys)} vs {sorted(example)}")
+        batch_size = len(examples)
+        text_length = max(len(example["input_ids"]) for example in examples)
+        num_boxes = max(len(example["visual_embeds"]) for example in examples)
+        dim = examples[0]["visual_embeds"].shape[1]
+
+        batch = {
+            "input_ids": np.full((batch_size, text_length), self.pad_token_id, dtype=np.int64),
+            "token_type_ids": np.zeros((batch_size, text_length), dtype=np.int64),
+            "attention_mask": np.zeros((batch_size, text_length), dtype=np.int64),
+            "visual_embeds": np.zeros((batch_size, num_boxes, dim), dtype=np.float32),
+            "visual_token_type_ids": np.zeros((batch_size, num_boxes), dtype=np.int64),
+            "visual_attention_mask": np.zeros((batch_size, num_boxes), dtype=np.int64),
+        }
+        for row, example in enumerate(examples):
+            length, boxes = len(example["input_ids"]), len(example["visual_embeds"])
+            batch["input_ids"][row, :length] = example["input_ids"]
+            batch["token_type_ids"][row, :length] = example["token_type_ids"]
+            batch["attention_mask"][row, :length] = 1
+            batch["visual_embeds"][row, :boxes] = example["visual_embeds"]
+            batch["visual_token_type_ids"][row, :boxes] = example["visual_token_type_ids"]
+            batch["visual_attention_mask"][row, :boxes] = 1
+
+        if "mlm_labels" in keys:
+            labels = np.full((batch_size, text_length + num_boxes), IGNORE_INDEX, dtype=np.int64)
+            for row, example in enumerate(examples):
+                labels[row, : len(example["mlm_labels"])] = example["mlm_labels"]
+            batch["labels"] = labels
+        elif "labels" in keys:
+            labels = np.stack([np.asarray(example["labels"]) for example in examples])
+            batch["labels"] = labels.astype(np.float32 if labels.dtype.kind == "f" else np.int64)
+        if "sentence_image_labels" in keys:
+            batch["sentence_image_labels"] = np.array(
+                [example["sentence_image_labels"] for example in examples], dtype=np.int64
+            )
+
+        for key in sorted(keys - _EXAMPLE_KEYS):
+            values = [example[key] for example in examples]
+            is_int = all(isinstance(value, (int, np.integer)) for value in values)
+            batch[key] = np.array(values, dtype=np.int64) if is_int else values
+        return batch

@@ -1,0 +1,72 @@
+"""Tokenizer checks and the ``[CLS] first [SEP] (second [SEP])`` text layout."""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from paddlenlp.transformers import BertTokenizer
+
+from ..datasets.errors import DataFormatError
+
+
+def load_tokenizer(vocab_file: str) -> BertTokenizer:
+    """An uncased ``BertTokenizer`` over ``vocab_file``, checked to hold the special tokens."""
+    if not os.path.isfile(vocab_file):
+        raise FileNotFoundError(f"vocab file {vocab_file} not found")
+    tokenizer = BertTokenizer(vocab_file=vocab_file)
+    check_tokenizer(tokenizer)
+    return tokenizer
+
+
+def check_tokenizer(tokenizer) -> None:
+    """Raise ``DataFormatError`` naming the vocab file if it lacks [PAD], [UNK], [CLS], [SEP] or [MASK].
+
+    PaddleNLP's tokenizer would otherwise map a missing [MASK] to [UNK] without a word.
+    """
+    special = (
+        tokenizer.pad_token,
+        tokenizer.unk_token,
+        tokenizer.cls_token,
+        tokenizer.sep_token,
+        tokenizer.mask_token,
+    )
+    missing = [token for token in special if token not in tokenizer.vocab.token_to_idx]
+    if missing:
+        vocab_file = tokenizer.init_kwargs.get("vocab_file", "of the tokenizer")
+        raise DataFormatError(f"vocab {vocab_file} lacks the special tokens {missing}")
+
+
+@dataclass
+class Text:
+    """Token ids of one text input, with which positions masked-LM may corrupt."""
+
+    input_ids: np.ndarray  # int64 [L]
+    token_type_ids: np.ndarray  # int64 [L]
+    maskable: np.ndarray  # bool [L]: True on wordpieces, False on [CLS]/[SEP]
+
+
+def build_text(tokenizer, first: list[str], second: list[str] | None = None) -> Text:
+    """``[CLS] first [SEP]`` (token type 0), then ``second [SEP]`` (token type 1) if given; inputs are wordpieces."""
+    tokens = [tokenizer.cls_token, *first, tokenizer.sep_token]
+    token_type_ids = [0] * len(tokens)
+    maskable = [False, *[True] * len(first), False]
+    if second is not None:
+        tokens += [*second, tokenizer.sep_token]
+        token_type_ids += [1] * (len(second) + 1)
+        maskable += [*[True] * len(second), False]
+    return Text(
+        input_ids=np.array(tokenizer.convert_tokens_to_ids(tokens), dtype=np.int64),
+        token_type_ids=np.array(token_type_ids, dtype=np.int64),
+        maskable=np.array(maskable, dtype=bool),
+    )
+
+
+def truncate_pair_from_front(first: list[str], second: list[str], max_tokens: int) -> tuple[list[str], list[str]]:
+    """Drop wordpieces from the front of the longer text until both fit in ``max_tokens`` (as the original did)."""
+    cut_first = cut_second = 0
+    while len(first) - cut_first + len(second) - cut_second > max_tokens:
+        if len(first) - cut_first >= len(second) - cut_second:
+            cut_first += 1
+        else:
+            cut_second += 1
+    return first[cut_first:], second[cut_second:]
