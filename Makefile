@@ -24,7 +24,7 @@ test: lint
 	$(PY) -m pytest -q tests
 
 demo: setup
-	@echo "make demo: the end-to-end training demo arrives with the training issue (#4); not yet."
+	$(PY) -m paddlenlp_ext.demo
 
 compare: setup
 	$(PY) compare/compare_all.py --random_init

@@ -26,7 +26,8 @@ def test_checkpoint_config_parity_and_round_trip(name, tmp_path):
     pd_out, pd_grads = compare.run_paddle(pd_model, inputs, grads=True)
     report = compare.differences(hf_out, pd_out, hf_grads, pd_grads)
     assert {"loss", "hidden_states", "gradients"} <= set(report)
-    assert report["gradients"]["count"] == len(list(hf_model.parameters()))
+    unused = 2 if architecture == "VisualBertForQuestionAnswering" else 0  # the pooler: QA reads the answer token
+    assert report["gradients"]["count"] == len(list(hf_model.parameters())) - unused
     assert all(row["ok"] for row in report.values()), compare.format_report(name, report)
 
     back = os.path.join(tmp_path, "back")

@@ -221,3 +221,45 @@ def test_checkpoint_names_resolve_to_converted_folders(tiny, tmp_path, monkeypat
     model.save_pretrained(str(tmp_path / "visualbert-nlvr2"))
     loaded = modeling.VisualBertForVisualReasoning.from_pretrained("visualbert-nlvr2")
     np.testing.assert_array_equal(loaded.cls.weight.numpy(), model.cls.weight.numpy())
+
+
+@pytest.mark.parametrize("transpose_weight", [False, True])
+def test_linear_matches_paddle_linear_with_gradients(rng, transpose_weight):
+    """_linear (CPU fast path: bias gradient by matrix-vector product) against Paddle's own linear."""
+    x_np, w_np = rng.normal(size=(3, 5, 8)).astype("float32"), rng.normal(size=(8, 6)).astype("float32")
+    b_np, g_np = rng.normal(size=6).astype("float32"), rng.normal(size=(3, 5, 6)).astype("float32")
+    results = []
+    for fast in (True, False):
+        x, b = paddle.to_tensor(x_np, stop_gradient=False), paddle.to_tensor(b_np, stop_gradient=False)
+        w = paddle.to_tensor(w_np.T.copy() if transpose_weight else w_np, stop_gradient=False)
+        if fast:
+            out = modeling._linear(x, w, b, transpose_weight=transpose_weight)
+        else:
+            out = paddle.nn.functional.linear(x, w.T if transpose_weight else w, b)
+        out.backward(paddle.to_tensor(g_np))
+        results.append([out.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    for fast, reference in zip(*results):
+        np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-6)
+
+    frozen = paddle.to_tensor(x_np)  # an input without gradient (visual_embeds) gets none computed
+    weight = paddle.to_tensor(w_np, stop_gradient=False)
+    modeling._linear(frozen, weight, paddle.to_tensor(b_np, stop_gradient=False)).sum().backward()
+    assert frozen.grad is None and weight.grad is not None
+
+
+def test_fused_attention_path_gives_the_default_paths_numbers(tiny, monkeypatch):
+    """The scaled_dot_product_attention branch (taken on GPU in fp16/bf16) is checked here in fp32 on CPU, where it
+    falls back to Paddle's math backend: same layout, mask and scale as the default path."""
+    model = modeling.VisualBertForPreTraining(tiny[1]()).eval()
+    inputs = compare.make_inputs("VisualBertForPreTraining", model.config, seed=4)
+    tensors = {k: paddle.to_tensor(v) for k, v in inputs.items() if "labels" not in k}
+    assert not modeling._use_fused_attention(paddle.zeros([1, 2, 4, 8]))  # fp32 on CPU: the default path
+    default = model(**tensors, return_dict=True)
+    monkeypatch.setattr(modeling, "_use_fused_attention", lambda query: True)
+    fused = model(**tensors, return_dict=True)
+    np.testing.assert_allclose(fused.prediction_logits.numpy(), default.prediction_logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        fused.seq_relationship_logits.numpy(), default.seq_relationship_logits.numpy(), atol=1e-6
+    )
+    with_attentions = model(**tensors, output_attentions=True, return_dict=True)  # needs the probabilities
+    assert len(with_attentions.attentions) == model.config.num_hidden_layers

@@ -57,9 +57,9 @@ def make_inputs(architecture: str, config, batch_size: int = 3, text_length: int
     choices = 2 if architecture == "VisualBertForMultipleChoice" else None
     lead = (batch_size, choices) if choices else (batch_size,)
     n = int(np.prod(lead))
-    text_lengths = rng.integers(text_length // 2, text_length + 1, n)
+    text_lengths = rng.integers(text_length // 2, text_length, n)  # every row after the first is padded
     text_lengths[0] = text_length
-    box_counts = rng.integers(num_boxes // 2, num_boxes + 1, n)
+    box_counts = rng.integers(num_boxes // 2, num_boxes, n)
     box_counts[0] = num_boxes
     input_ids = rng.integers(0, config.vocab_size, (n, text_length))
     input_ids[:, 0] = config.pad_token_id  # its lookup passes no gradient in HF (padding_idx)
@@ -188,13 +188,17 @@ def differences(hf_outputs: dict, pd_outputs: dict, hf_grads=None, pd_grads=None
     if hf_grads is not None:
         if set(hf_grads) != set(pd_grads):
             raise AssertionError(f"gradients differ in keys: {sorted(set(hf_grads) ^ set(pd_grads))[:8]}")
+        # Relative to the tensor's largest gradient, floored at 1% of the model's largest: a gradient that is a sum
+        # of cancelling terms (the sentence-image bias: +-0.3 per example summing to 3e-4) keeps only the fp32
+        # rounding of its terms, which no implementation can beat relative to the small sum.
+        floor = 1e-2 * max(float(np.abs(g).max()) for g in hf_grads.values())
         worst, worst_name, zero_worst = 0.0, None, 0.0
         for name in hf_grads:
             delta = float(np.abs(hf_grads[name] - pd_grads[name]).max())
             if _analytically_zero(name, hf_grads[name]):
                 zero_worst = max(zero_worst, delta)
                 continue
-            rel = delta / max(float(np.abs(hf_grads[name]).max()), 1e-30)
+            rel = delta / max(float(np.abs(hf_grads[name]).max()), floor)
             if rel >= worst:
                 worst, worst_name = rel, name
         tol = TOLERANCES["grad_relative"]

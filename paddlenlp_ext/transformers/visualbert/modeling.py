@@ -53,6 +53,80 @@ def _layer_norm(config):
     return nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
 
 
+class _LinearFunction(paddle.autograd.PyLayer):
+    """x @ weight (+ bias) on 2-D x, with the backward Paddle's own linear would run, except the bias gradient:
+    a matrix-vector product with ones instead of Paddle's CPU broadcast reduction, which is 10-20x slower."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, transpose_weight):
+        ctx.save_for_backward(x, weight)
+        ctx.transpose_weight = transpose_weight
+        if transpose_weight:
+            out = paddle.matmul(x, weight, transpose_y=True)
+            return out.add_(bias)
+        return paddle.addmm(bias, x, weight)  # the bias add rides in the matmul: one pass over the output
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensor()
+        grad_x = None
+        if not x.stop_gradient:
+            grad_x = paddle.matmul(grad, weight, transpose_y=not ctx.transpose_weight)
+        if ctx.transpose_weight:
+            grad_weight = paddle.matmul(grad, x, transpose_x=True)
+        else:
+            grad_weight = paddle.matmul(x, grad, transpose_x=True)
+        grad_bias = paddle.matmul(paddle.ones([1, grad.shape[0]], grad.dtype), grad).reshape([-1])
+        return grad_x, grad_weight, grad_bias
+
+
+def _linear(x, weight, bias, transpose_weight=False):
+    """x [..., in] @ weight [in, out] (or [out, in] with transpose_weight) + bias [out]: on CPU through
+    _LinearFunction, elsewhere and under AMP (whose casts it would bypass) through Paddle's own operators."""
+    if x.place.is_cpu_place() and not paddle.amp.is_autocast_enabled():
+        out = _LinearFunction.apply(x.reshape([-1, x.shape[-1]]), weight, bias, transpose_weight)
+        return out.reshape(x.shape[:-1] + out.shape[-1:])
+    if transpose_weight:
+        return paddle.matmul(x, weight, transpose_y=True) + bias
+    return F.linear(x, weight, bias)
+
+
+class _Linear(nn.Linear):
+    """nn.Linear (same parameters, same numbers) computed by `_linear`."""
+
+    def forward(self, x):
+        return F.linear(x, self.weight) if self.bias is None else _linear(x, self.weight, self.bias)
+
+
+class _Permute(paddle.autograd.PyLayer):
+    """Moves axes as `equation` says ("bshd->bhsd") with Paddle's transpose kernel, which einsum runs, and keeps
+    nothing for the backward. Tensor.transpose returns a strided view, and the copy the next matmul makes of it is
+    about 30x slower on CPU (it cost more than the attention matmuls); einsum under autograd would keep its input
+    alive until the backward, though a permutation's gradient does not need it (12 MB per layer at batch 8)."""
+
+    @staticmethod
+    def forward(ctx, x, equation):
+        ctx.inverse = "->".join(equation.split("->")[::-1])
+        return paddle.einsum(equation, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return paddle.einsum(ctx.inverse, grad)
+
+
+class _Dropout(nn.Dropout):
+    """nn.Dropout that is the identity outside training: Paddle's dropout operator copies its input even then."""
+
+    def forward(self, x):
+        return super().forward(x) if self.training else x
+
+
+def _use_fused_attention(query):
+    """Paddle's scaled_dot_product_attention (flash attention) for fp16/bf16 queries on an accelerator, i.e. under
+    AMP, where precision is already traded for speed. fp32 keeps the eager path, the one aligned with HF."""
+    return query.dtype in (paddle.float16, paddle.bfloat16) and not query.place.is_cpu_place()
+
+
 class VisualBertEmbeddings(nn.Layer):
     """Word + position + token-type embeddings of the text, then projected boxes + visual position + visual type."""
 
@@ -63,10 +137,10 @@ class VisualBertEmbeddings(nn.Layer):
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = _layer_norm(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = _Dropout(config.hidden_dropout_prob)
         self.visual_token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.visual_position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.visual_projection = nn.Linear(config.visual_embedding_dim, config.hidden_size)
+        self.visual_projection = _Linear(config.visual_embedding_dim, config.hidden_size)
 
     def special_visual_initialize(self):
         """Start the visual type and position embeddings as copies of the text ones (the original's initialisation)."""
@@ -139,39 +213,47 @@ class VisualBertSelfAttention(nn.Layer):
             )
         self.num_attention_heads = config.num_attention_heads
         self.attention_head_size = config.hidden_size // config.num_attention_heads
-        self.query = nn.Linear(config.hidden_size, config.hidden_size)
-        self.key = nn.Linear(config.hidden_size, config.hidden_size)
-        self.value = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
-
-    def _heads(self, x):
-        batch_size, seq_length = x.shape[:2]
-        x = x.reshape([batch_size, seq_length, self.num_attention_heads, self.attention_head_size])
-        return x.transpose([0, 2, 1, 3])  # [B, heads, S, head_size]
+        self.scale = 1.0 / math.sqrt(self.attention_head_size)
+        self.query = _Linear(config.hidden_size, config.hidden_size)
+        self.key = _Linear(config.hidden_size, config.hidden_size)
+        self.value = _Linear(config.hidden_size, config.hidden_size)
+        self.dropout = _Dropout(config.attention_probs_dropout_prob)
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        query = self._heads(self.query(hidden_states))
-        key = self._heads(self.key(hidden_states))
-        value = self._heads(self.value(hidden_states))
+        heads = [0, 0, self.num_attention_heads, self.attention_head_size]
+        query = self.query(hidden_states).reshape(heads)  # [B, S, heads, head_size]
+        key = self.key(hidden_states).reshape(heads)
+        value = self.value(hidden_states).reshape(heads)
+        if head_mask is None and not output_attentions and _use_fused_attention(query):
+            mask = None if attention_mask is None else attention_mask.astype(query.dtype)
+            context = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=mask, dropout_p=self.dropout.p, training=self.training
+            )
+            return (context.reshape([0, 0, -1]),)
 
-        scores = paddle.matmul(query, key, transpose_y=True) / math.sqrt(self.attention_head_size)  # [B, h, S, S]
+        # The scale goes on the query ([B, S, H]) rather than on the scores ([B, h, S, S], larger for S > 64); it is
+        # a power of two at head size 64, so the scores are bit-identical to HF's (q @ k) / sqrt(head_size).
+        query = _Permute.apply(query * self.scale, "bshd->bhsd")  # [B, heads, S, head_size]
+        key = _Permute.apply(key, "bshd->bhsd")
+        value = _Permute.apply(value, "bshd->bhsd")
+
+        scores = paddle.matmul(query, key, transpose_y=True)  # [B, h, S, S]
         if attention_mask is not None:
-            scores = scores + attention_mask  # additive: 0 on kept keys, dtype min on masked ones
+            scores = scores + attention_mask  # additive [B, h, S, S]: 0 on kept keys, dtype min on masked ones
         probs = self.dropout(F.softmax(scores, axis=-1))
         if head_mask is not None:
             probs = probs * head_mask
 
-        context = paddle.matmul(probs, value).transpose([0, 2, 1, 3])  # [B, S, heads, head_size]
-        context = context.reshape([context.shape[0], context.shape[1], -1])
-        return (context, probs) if output_attentions else (context,)
+        context = _Permute.apply(paddle.matmul(probs, value), "bhsd->bshd")  # [B, S, heads, head_size]
+        return (context.reshape([0, 0, -1]), probs) if output_attentions else (context.reshape([0, 0, -1]),)
 
 
 class VisualBertSelfOutput(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = _Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = _layer_norm(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = _Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
@@ -191,7 +273,7 @@ class VisualBertAttention(nn.Layer):
 class VisualBertIntermediate(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.dense = _Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = _activation(config.hidden_act)
 
     def forward(self, hidden_states):
@@ -201,9 +283,9 @@ class VisualBertIntermediate(nn.Layer):
 class VisualBertOutput(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dense = _Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = _layer_norm(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = _Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
@@ -255,7 +337,7 @@ class VisualBertPooler(nn.Layer):
 
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = _Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, hidden_states):
         return paddle.tanh(self.dense(hidden_states[:, 0]))
@@ -264,7 +346,7 @@ class VisualBertPooler(nn.Layer):
 class VisualBertPredictionHeadTransform(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = _Linear(config.hidden_size, config.hidden_size)
         self.transform_act_fn = _activation(config.hidden_act)
         self.LayerNorm = _layer_norm(config)
 
@@ -280,21 +362,21 @@ class VisualBertLMPredictionHead(nn.Layer):
         super().__init__()
         self.transform = VisualBertPredictionHeadTransform(config)
         if untied_decoder:
-            self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias_attr=False)
+            self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias_attr=False)  # only its weight is used
         self.bias = self.create_parameter([config.vocab_size], is_bias=True)
 
     def forward(self, hidden_states, word_embeddings=None):
         hidden_states = self.transform(hidden_states)
         if word_embeddings is None:
-            return self.decoder(hidden_states) + self.bias
-        return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias  # [B, S, vocab]
+            return _linear(hidden_states, self.decoder.weight, self.bias)
+        return _linear(hidden_states, word_embeddings, self.bias, transpose_weight=True)  # [B, S, vocab]
 
 
 class VisualBertPreTrainingHeads(nn.Layer):
     def __init__(self, config: VisualBertConfig, untied_decoder: bool = False):
         super().__init__()
         self.predictions = VisualBertLMPredictionHead(config, untied_decoder)
-        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+        self.seq_relationship = _Linear(config.hidden_size, 2)
 
     def forward(self, sequence_output, pooled_output, word_embeddings=None):
         return self.predictions(sequence_output, word_embeddings), self.seq_relationship(pooled_output)
@@ -343,12 +425,13 @@ class VisualBertPretrainedModel(PretrainedModel):
             layer.special_visual_initialize()
 
 
-def _extended_attention_mask(mask, dtype):
-    """[B, S] of 1 (attend) / 0 (ignore) -> additive [B, 1, 1, S]: 0 where kept, the dtype's minimum where masked.
+def _extended_attention_mask(mask, dtype, num_heads):
+    """[B, S] of 1 (attend) / 0 (ignore) -> additive [B, heads, S, S]: 0 where kept, the dtype's minimum where masked.
 
-    Built by hand because Paddle's attention would treat a float 0/1 mask as additive and mask nothing."""
-    mask = mask.astype(dtype).unsqueeze([1, 2])
-    return (1.0 - mask) * paddle.finfo(dtype).min
+    Built by hand because Paddle's attention would treat a float 0/1 mask as additive and mask nothing. Expanded to
+    the full score shape once per batch: Paddle's CPU add is about 7x slower when it has to broadcast."""
+    mask = (1.0 - mask.astype(dtype).unsqueeze([1, 2])) * paddle.finfo(dtype).min
+    return mask.expand([mask.shape[0], num_heads, mask.shape[-1], mask.shape[-1]])
 
 
 def _head_mask(head_mask, num_layers, dtype):
@@ -426,7 +509,7 @@ class VisualBertModel(VisualBertPretrainedModel):
             if visual_attention_mask is None:
                 visual_attention_mask = paddle.ones(visual_embeds.shape[:-1], dtype=dtype)
             attention_mask = paddle.concat([attention_mask.astype(dtype), visual_attention_mask.astype(dtype)], -1)
-        extended_mask = _extended_attention_mask(attention_mask, dtype)  # built once, shared by every layer
+        extended_mask = _extended_attention_mask(attention_mask, dtype, self.config.num_attention_heads)
         head_mask = _head_mask(head_mask, self.config.num_hidden_layers, dtype)
 
         if self.bypass_transformer and visual_embeds is not None:
@@ -435,7 +518,7 @@ class VisualBertModel(VisualBertPretrainedModel):
             text_length = text_shape[1]
             encoder_outputs = self.encoder(
                 embedding_output[:, :text_length],
-                extended_mask[:, :, :, :text_length],
+                extended_mask[:, :, :text_length, :text_length].contiguous(),  # sliced once, not per layer
                 head_mask,
                 output_attentions,
                 output_hidden_states,
@@ -542,8 +625,8 @@ class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.visual_bert = VisualBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.cls = nn.Linear(config.hidden_size, config.num_labels)
+        self.dropout = _Dropout(config.hidden_dropout_prob)
+        self.cls = _Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
@@ -572,8 +655,8 @@ class VisualBertForVisualReasoning(VisualBertPretrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.visual_bert = VisualBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.cls = nn.Linear(config.hidden_size, config.num_labels)
+        self.dropout = _Dropout(config.hidden_dropout_prob)
+        self.cls = _Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
@@ -593,8 +676,8 @@ class VisualBertForMultipleChoice(VisualBertPretrainedModel):
     def __init__(self, config: VisualBertConfig):
         super().__init__(config)
         self.visual_bert = VisualBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.cls = nn.Linear(config.hidden_size, 1)
+        self.dropout = _Dropout(config.hidden_dropout_prob)
+        self.cls = _Linear(config.hidden_size, 1)
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
@@ -620,9 +703,9 @@ class VisualBertRegionToPhraseAttention(nn.Layer):
         super().__init__()
         head_size = config.hidden_size // config.num_attention_heads
         self.scale = math.sqrt(head_size)
-        self.query = nn.Linear(config.hidden_size, head_size)
-        self.key = nn.Linear(config.hidden_size, head_size)
-        self.value = nn.Linear(config.hidden_size, head_size)  # unused by the scores; kept for HF's weight tree
+        self.query = _Linear(config.hidden_size, head_size)
+        self.key = _Linear(config.hidden_size, head_size)
+        self.value = _Linear(config.hidden_size, head_size)  # unused by the scores; kept for HF's weight tree
 
     def forward(self, query, key, attention_mask):
         scores = paddle.matmul(self.query(query), self.key(key), transpose_y=True) / self.scale

@@ -1,0 +1,90 @@
+"""Process-wide settings for running Paddle on CPU: the math thread count and the allocator.
+
+Paddle runs its CPU math (MKL, oneDNN) on one thread unless told otherwise, which leaves every other core idle, and
+every operator output larger than glibc's mmap threshold is a fresh mapping whose pages fault in one by one. Call
+`configure_cpu` once at start-up (the trainer and the benchmark do). Importing the package changes neither, so a host
+application that manages threads or memory itself keeps control.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+__all__ = ["cpu_threads", "set_cpu_threads", "keep_freed_memory", "configure_cpu"]
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def _launch_environment() -> dict:
+    """The environment the process was started with; Paddle's import rewrites os.environ (see _omp_num_threads)."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:  # not Linux: os.environ is the best available record
+        return dict(os.environ)
+    return dict(entry.decode(errors="replace").split("=", 1) for entry in entries if b"=" in entry)
+
+
+def _omp_num_threads():
+    """OMP_NUM_THREADS as the user set it, or None. Paddle's import writes OMP_NUM_THREADS=1 into os.environ when it
+    is unset, so a 1 that the process was not started with is Paddle's default, not a request."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is None or (value.strip() == "1" and "OMP_NUM_THREADS" not in _launch_environment()):
+        return None
+    try:
+        threads = int(value.split(",")[0])  # OpenMP allows a per-nesting-level list; the first level is ours
+    except ValueError:
+        raise ValueError(f"OMP_NUM_THREADS={value!r} is not a number of threads") from None
+    if threads < 1:
+        raise ValueError(f"OMP_NUM_THREADS={value!r} must be at least 1")
+    return threads
+
+
+def cpu_threads(n: int | None = None) -> int:
+    """Math threads to use: `n` if given, else OMP_NUM_THREADS, else every core this process may run on."""
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"the number of CPU threads must be at least 1, got {n}")
+        return n
+    requested = _omp_num_threads()
+    if requested is not None:
+        return requested
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))  # respects taskset / container CPU sets, unlike os.cpu_count()
+    return os.cpu_count() or 1
+
+
+def set_cpu_threads(n: int | None = None) -> int:
+    """Make Paddle's CPU math (MKL, oneDNN) use `cpu_threads(n)` threads; returns that number.
+
+    paddle.distributed.launch starts its workers with OMP_NUM_THREADS=1 (its own import sets it), so each worker uses
+    one thread unless `n` is passed."""
+    import paddle
+
+    threads = cpu_threads(n)
+    paddle.base.core.set_num_threads(threads)
+    return threads
+
+
+def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
+    """Let glibc serve allocations below `limit_bytes` from its heap and keep up to that much freed memory for reuse.
+
+    By default every block above 128 KiB is mmap-ed and returned to the system when freed, so each operator output
+    faults its pages in again: 10-15% of a training step here. Paddle's CPU allocator passes every request to malloc,
+    so this is where the reuse has to come from. Returns False (and changes nothing) where malloc is not glibc's."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, TypeError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, limit_bytes)) and bool(mallopt(_M_TRIM_THRESHOLD, limit_bytes))
+
+
+def configure_cpu(threads: int | None = None) -> int:
+    """`set_cpu_threads(threads)` and `keep_freed_memory()`: what a CPU training or prediction run should call once.
+    Returns the number of threads."""
+    keep_freed_memory()
+    return set_cpu_threads(threads)
