@@ -152,7 +152,8 @@ def test_a_failed_run_leaves_existing_checkpoints_intact(sample_dir, tmp_path, t
     run = entry_point("NLVR2/run_nlvr2.py")
     argv = [
         "--input_dir", os.path.join(sample_dir, "nlvr2"), "--output_dir", str(tmp_path),
-        "--tokenizer_name_or_path", os.path.join(sample_dir, "vocab.txt"), "--batch_size", "4", "--max_steps", "2", "--save_steps", "2", "--dev_split", "",
+        "--tokenizer_name_or_path", os.path.join(sample_dir, "vocab.txt"), "--batch_size", "4", "--max_steps", "2",
+        "--save_steps", "2", "--dev_split", "",
     ] + COMMON  # fmt: skip
     assert run(argv + ["--config", tiny_config()]) == 0
     before = weights(tmp_path / "checkpoint-2")
