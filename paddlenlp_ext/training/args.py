@@ -72,9 +72,9 @@ def setup(args):
         raise ValueError("give --model_name_or_path" + (" or --config" if hasattr(args, "config") else ""))
     paddle.set_device(args.device)
     if args.device == "cpu":
-        from ..runtime import set_cpu_threads
+        from ..runtime import configure_cpu
 
-        set_cpu_threads(args.cpu_threads)
+        configure_cpu(args.cpu_threads)
     if dist.get_world_size() > 1:
         dist.init_parallel_env()
     paddle.seed(args.seed)  # the same initial weights on every rank

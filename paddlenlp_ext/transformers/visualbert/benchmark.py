@@ -217,17 +217,18 @@ class _Transformers:
 
 
 def measure(framework: str, phase: str, cfg: BenchConfig) -> dict:
-    """One measurement in this process: seconds per iteration, their median, peak and pre-timing RSS (MB); the matmul
-    phase adds GFLOP/s."""
+    """One measurement in this process: seconds per iteration, their median, peak and pre-timing RSS (MB), the load
+    average around it; the matmul phase adds GFLOP/s."""
     runner = {"paddle": _Paddle, "transformers": _Transformers}[framework](cfg.threads)
     if phase == "matmul":
         fn, warmup, steps = runner.matmul(cfg.matmul_size), 3, 10
     else:
         fn, warmup, steps = runner.build(cfg, make_inputs(cfg), train=phase == "train"), cfg.warmup, cfg.steps
-    rss_before = _rss_mb()
+    rss_before, load_before = _rss_mb(), os.getloadavg()[0]
     seconds = _time(fn, warmup, steps)
     result = {"seconds": seconds, "median": statistics.median(seconds)}
     result.update(peak_rss_mb=_peak_rss_mb(), rss_before_mb=rss_before)
+    result["load_average_1min"] = [load_before, os.getloadavg()[0]]  # other work on the machine, before and after
     if phase == "matmul":
         result["gflops"] = 2 * cfg.matmul_size**3 / result["median"] / 1e9
     return result
@@ -260,7 +261,8 @@ def summarize(runs: list, cfg: BenchConfig) -> dict:
         if "inference" in phases:
             row["inference_samples_per_s"] = cfg.batch_size / row["inference_s"]
     pd, hf = summary["paddle"], summary["transformers"]
-    summary["ratios"] = {key: pd[key] / hf[key] for key in pd if key.endswith(("_s", "_mb", "matmul_gflops"))}
+    compared = ("train_s", "inference_s", "inference_samples_per_s", "train_peak_rss_mb", "inference_peak_rss_mb")
+    summary["ratios"] = {key: pd[key] / hf[key] for key in compared + ("matmul_gflops",) if key in pd}
     if "matmul" in phases:
         machine = max(summary[fw]["matmul_gflops"] for fw in FRAMEWORKS)
         summary["machine_matmul_gflops"] = machine
@@ -309,14 +311,7 @@ def machine_info(threads: int) -> dict:
     except (OSError, StopIteration):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {
-        "cpu": cpu,
-        "cores": cores,
-        "threads": threads,
-        "load_average_1min": load,
-        "python": platform.python_version(),
-    }
+    return {"cpu": cpu, "cores": cores, "threads": threads, "python": platform.python_version()}
 
 
 def _versions() -> dict:
