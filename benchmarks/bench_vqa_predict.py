@@ -22,11 +22,11 @@ import paddle  # noqa: E402
 from paddle.io import DataLoader  # noqa: E402
 from paddlenlp.datasets import load_dataset  # noqa: E402
 
-from paddlenlp_ext.data import VisualBertCollator, VqaDataset, load_tokenizer  # noqa: E402
+from paddlenlp_ext.data import VqaDataset, load_tokenizer  # noqa: E402
 from paddlenlp_ext.datasets import RegionFeatures  # noqa: E402
 from paddlenlp_ext.datasets.sample import SampleConfig, write_sample  # noqa: E402
 from paddlenlp_ext.runtime import configure_cpu  # noqa: E402
-from paddlenlp_ext.tasks import vqa  # noqa: E402
+from paddlenlp_ext.tasks import common, vqa  # noqa: E402
 from paddlenlp_ext.training.trainer import model_inputs  # noqa: E402
 from paddlenlp_ext.transformers import VisualBertConfig, VisualBertForQuestionAnswering  # noqa: E402
 from paddlenlp_ext.vqa.answers import load_answer_vocab  # noqa: E402
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         model.eval()
 
         # the model alone, on the batches already collated in memory
-        collate = VisualBertCollator(tokenizer.pad_token_id)
+        collate = common.collator(tokenizer)
         batches = list(DataLoader(data, batch_size=args.batch_size, collate_fn=collate, return_list=True))
         with paddle.no_grad():
             model(**model_inputs(batches[0]))  # warm-up: allocator and library caches

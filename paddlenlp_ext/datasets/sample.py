@@ -123,23 +123,21 @@ QUESTION_KINDS = 4
 def vqa_question(objects, kind: int, max_objects: int, rng: random.Random) -> dict | None:
     """A random question of ``kind`` (0 .. QUESTION_KINDS - 1) about ``objects`` (of an image with at most
     ``max_objects``), with its answer, question type and answer type; None if ``objects`` allow no such question."""
-    shapes = Counter(shape for shape, _ in objects)
-    colours = Counter(colour for _, colour in objects)
-    if kind == 0:
-        # A shape has a well-defined colour when all its objects share one.
-        defined = sorted(shape for shape in shapes if len({c for s, c in objects if s == shape}) == 1)
+    if kind in (0, 1):
+        # Ask for the colour of a shape (kind 0) or the shape of a colour (kind 1), where all the objects of that
+        # shape (colour) share one colour (shape), so the answer is well defined.
+        given, asked = (0, 1) if kind == 0 else (1, 0)  # positions in a (shape, colour) object
+        partners = {}
+        for obj in objects:
+            partners.setdefault(obj[given], set()).add(obj[asked])
+        defined = sorted(value for value, found in partners.items() if len(found) == 1)
         if not defined:
             return None
-        shape = rng.choice(defined)
-        colour = next(c for s, c in objects if s == shape)
-        return _question(f"What color is the {shape}?", colour, "what color is the", "other")
-    if kind == 1:
-        defined = sorted(colour for colour in colours if len({s for s, c in objects if c == colour}) == 1)
-        if not defined:
-            return None
-        colour = rng.choice(defined)
-        shape = next(s for s, c in objects if c == colour)
-        return _question(f"What shape is the {colour} object?", shape, "what shape is the", "other")
+        value = rng.choice(defined)
+        (answer,) = partners[value]
+        if kind == 0:
+            return _question(f"What color is the {value}?", answer, "what color is the", "other")
+        return _question(f"What shape is the {value} object?", answer, "what shape is the", "other")
     if kind == 2:
         # "yes" and "no" equally likely: the number asked about is at most the count or above it by a coin flip.
         count = len(objects)

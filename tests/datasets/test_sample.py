@@ -10,14 +10,14 @@ import pytest
 
 from paddlenlp_ext.datasets import RegionFeatures
 from paddlenlp_ext.datasets.features import nlvr2_image_names
-from paddlenlp_ext.datasets.sample import COLOURS, NUMBER_WORDS, SHAPES, SampleConfig, write_sample
+from paddlenlp_ext.datasets.sample import BACKGROUND, COLOURS, NUMBER_WORDS, SHAPES, SampleConfig, write_sample
 
 
 def decode(features: np.ndarray) -> list:
     """(shape, colour) of every box that is not background: the largest shape and colour directions."""
     objects = []
     for box in features:
-        if box[len(SHAPES) + len(COLOURS)] > SampleConfig.signal / 2:  # the background direction
+        if box[BACKGROUND] > SampleConfig.signal / 2:
             continue
         colours = box[len(SHAPES) : len(SHAPES) + len(COLOURS)]
         objects.append((SHAPES[int(np.argmax(box[: len(SHAPES)]))], COLOURS[int(np.argmax(colours))]))

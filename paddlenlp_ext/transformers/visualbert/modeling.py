@@ -59,9 +59,15 @@ def _cpu_fp32(x):
     return x.place.is_cpu_place() and x.dtype == paddle.float32 and not paddle.amp.is_autocast_enabled()
 
 
+def _column_sums(x):
+    """Sums over the rows of 2-D x as a matrix-vector product with ones: Paddle's CPU sum over axis 0 (the broadcast
+    reduction its own bias and LayerNorm gradients use) is 10-20x slower."""
+    return paddle.matmul(paddle.ones([1, x.shape[0]], x.dtype), x).reshape([-1])
+
+
 class _LinearFunction(paddle.autograd.PyLayer):
-    """x @ weight (+ bias) on 2-D x, with the backward Paddle's own linear would run, except the bias gradient:
-    a matrix-vector product with ones instead of Paddle's CPU broadcast reduction, which is 10-20x slower."""
+    """x @ weight (+ bias) on 2-D x, with the backward Paddle's own linear would run, except the bias gradient,
+    which `_column_sums` computes."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, transpose_weight):
@@ -82,14 +88,14 @@ class _LinearFunction(paddle.autograd.PyLayer):
             grad_weight = paddle.matmul(grad, x, transpose_x=True)
         else:
             grad_weight = paddle.matmul(x, grad, transpose_x=True)
-        grad_bias = paddle.matmul(paddle.ones([1, grad.shape[0]], grad.dtype), grad).reshape([-1])
+        grad_bias = _column_sums(grad)
         return grad_x, grad_weight, grad_bias
 
 
 def _linear(x, weight, bias, transpose_weight=False):
-    """x [..., in] @ weight [in, out] (or [out, in] with transpose_weight) + bias [out]: on CPU through
-    _LinearFunction, elsewhere and under AMP (whose casts it would bypass) through Paddle's own operators."""
-    if x.place.is_cpu_place() and not paddle.amp.is_autocast_enabled():
+    """x [..., in] @ weight [in, out] (or [out, in] with transpose_weight) + bias [out]: through _LinearFunction
+    where `_cpu_fp32`, else through Paddle's own operators."""
+    if _cpu_fp32(x):
         out = _LinearFunction.apply(x.reshape([-1, x.shape[-1]]), weight, bias, transpose_weight)
         return out.reshape(x.shape[:-1] + out.shape[-1:])
     if transpose_weight:
@@ -127,7 +133,7 @@ class _LayerNormFunction(paddle.autograd.PyLayer):
 
     The forward runs Paddle's layer_norm twice, with and without the affine part, to have the output and the
     normalised x̂, and recovers 1/std from s = mean(x̂·x) = var/std (a matrix-vector product). The backward is
-    dγ = 1ᵀ(dy·x̂), dβ = 1ᵀdy (matrix-vector products, as `_LinearFunction`'s bias gradient) and, with g = dy·γ,
+    dγ = 1ᵀ(dy·x̂), dβ = 1ᵀdy (`_column_sums`) and, with g = dy·γ,
     dx = (g − mean(g) − x̂·mean(g·x̂)) / std, the row means again matrix-vector products: mean(g) = dy·γ/H."""
 
     @staticmethod
@@ -147,8 +153,7 @@ class _LayerNormFunction(paddle.autograd.PyLayer):
     def backward(ctx, grad):
         normalized, rstd, weight = ctx.saved_tensor()
         needs_x, needs_weight, needs_bias = ctx.needs_grad
-        rows, size = normalized.shape
-        ones = paddle.ones([1, rows], grad.dtype)
+        size = normalized.shape[1]
         grad_normalized = grad * normalized
         grad_x = grad_weight = grad_bias = None
         if needs_x:
@@ -159,9 +164,9 @@ class _LayerNormFunction(paddle.autograd.PyLayer):
             grad_x = grad_x - normalized * mean_grad_normalized
             grad_x = (grad_x - mean_grad) * rstd
         if needs_weight:
-            grad_weight = paddle.matmul(ones, grad_normalized).reshape([-1])
+            grad_weight = _column_sums(grad_normalized)
         if needs_bias:
-            grad_bias = paddle.matmul(ones, grad).reshape([-1])
+            grad_bias = _column_sums(grad)
         return grad_x, grad_weight, grad_bias
 
 
