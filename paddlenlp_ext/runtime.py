@@ -10,7 +10,9 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["cpu_threads", "set_cpu_threads", "keep_freed_memory", "configure_cpu"]
+__all__ = ["cpu_threads", "set_cpu_threads", "math_threads", "keep_freed_memory", "configure_cpu"]
+
+_math_threads = 1  # what set_cpu_threads last gave Paddle; one thread is Paddle's own default
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -63,9 +65,17 @@ def set_cpu_threads(n: int | None = None) -> int:
     one thread unless `n` is passed."""
     import paddle
 
+    global _math_threads
     threads = cpu_threads(n)
     paddle.base.core.set_num_threads(threads)
+    _math_threads = threads
     return threads
+
+
+def math_threads() -> int:
+    """The threads Paddle's CPU math was last given by `set_cpu_threads` (1 if never): the project's own CPU kernels
+    use as many."""
+    return _math_threads
 
 
 def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:

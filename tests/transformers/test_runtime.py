@@ -55,8 +55,8 @@ def test_set_cpu_threads_reaches_paddles_math_library():
         pytest.skip("this Paddle build has no MKLML to ask")
     mkl = ctypes.CDLL(library)  # the copy Paddle has loaded
     try:
-        assert runtime.set_cpu_threads(2) == 2 and mkl.MKL_Get_Max_Threads() == 2
-        assert runtime.set_cpu_threads(1) == 1 and mkl.MKL_Get_Max_Threads() == 1
+        assert runtime.set_cpu_threads(2) == 2 and mkl.MKL_Get_Max_Threads() == 2 == runtime.math_threads()
+        assert runtime.set_cpu_threads(1) == 1 and mkl.MKL_Get_Max_Threads() == 1 == runtime.math_threads()
     finally:
         runtime.set_cpu_threads(1)  # Paddle's default, for the tests that follow
 

@@ -21,6 +21,7 @@ from paddlenlp.transformers.model_outputs import (
 )
 from paddlenlp.transformers.model_utils import PretrainedModel
 
+from . import cpu_kernels
 from .configuration import PRETRAINED_CHECKPOINTS, VisualBertConfig
 
 __all__ = [
@@ -41,9 +42,14 @@ CHECKPOINT_HOME = os.environ.get(
 )
 
 
+def _gelu(x):
+    """GELU, exact (erf) form: HF's "gelu"."""
+    return cpu_kernels.gelu(x) if _cpu_kernels(x) else F.gelu(x)
+
+
 def _activation(name):
     # HF's "gelu" is the exact erf form; Paddle's default F.gelu is exact too, the tanh form must be asked for.
-    acts = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate=True), "relu": F.relu, "tanh": paddle.tanh}
+    acts = {"gelu": _gelu, "gelu_new": lambda x: F.gelu(x, approximate=True), "relu": F.relu, "tanh": paddle.tanh}
     if name not in acts:
         raise ValueError(f"hidden_act {name!r} is not supported; use one of {sorted(acts)}")
     return acts[name]
@@ -57,6 +63,24 @@ def _cpu_fp32(x):
     """Whether `x` takes the CPU operators below: fp32 on CPU outside AMP (whose casts they would bypass); on an
     accelerator and under AMP, Paddle's own operators run."""
     return x.place.is_cpu_place() and x.dtype == paddle.float32 and not paddle.amp.is_autocast_enabled()
+
+
+def _cpu_kernels(x):
+    """Whether `x` takes the kernels of cpu_kernels.cc: `_cpu_fp32`, contiguous, and the kernels built."""
+    return _cpu_fp32(x) and x.is_contiguous() and cpu_kernels.available()
+
+
+def _swap_heads(x):
+    """[B, S, heads, head_size] <-> [B, heads, S, head_size], contiguous. Paddle's transpose returns a strided view,
+    and the copy the next matmul makes of it is about 30x slower on CPU than the kernel."""
+    return cpu_kernels.swap_axes12(x) if _cpu_kernels(x) else x.transpose([0, 2, 1, 3]).contiguous()
+
+
+def _masked_softmax(scores, mask):
+    """softmax(scores + mask) over the keys; mask is additive, [B, 1, 1, S] (or None)."""
+    if mask is not None and _cpu_kernels(scores) and _cpu_kernels(mask):
+        return cpu_kernels.masked_softmax(scores, mask)
+    return F.softmax(scores if mask is None else scores + mask, axis=-1)
 
 
 def _column_sums(x):
@@ -110,149 +134,35 @@ class _Linear(nn.Linear):
         return F.linear(x, self.weight) if self.bias is None else _linear(x, self.weight, self.bias)
 
 
-class _Permute(paddle.autograd.PyLayer):
-    """Moves axes as `equation` says ("bshd->bhsd") with Paddle's transpose kernel, which einsum runs, and keeps
-    nothing for the backward. Tensor.transpose returns a strided view, and the copy the next matmul makes of it is
-    about 30x slower on CPU (it cost more than the attention matmuls); einsum under autograd would keep its input
-    alive until the backward, though a permutation's gradient does not need it (12 MB per layer at batch 8)."""
-
-    @staticmethod
-    def forward(ctx, x, equation):
-        ctx.inverse = "->".join(equation.split("->")[::-1])
-        return paddle.einsum(equation, x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return paddle.einsum(ctx.inverse, grad)
-
-
-class _LayerNormFunction(paddle.autograd.PyLayer):
-    """Layer normalisation over the last axis of 2-D x with a backward that takes half the time of Paddle's CPU
-    layer_norm_grad: forward + backward about 10 ms instead of 16 ms per call on [1056, 768] (BERT-base, batch 8,
-    2 threads; 25 calls per training step), the forward 2.5 ms instead of 0.7 ms of it.
-
-    The forward runs Paddle's layer_norm twice, with and without the affine part, to have the output and the
-    normalised x̂, and recovers 1/std from s = mean(x̂·x) = var/std (a matrix-vector product). The backward is
-    dγ = 1ᵀ(dy·x̂), dβ = 1ᵀdy (`_column_sums`) and, with g = dy·γ,
-    dx = (g − mean(g) − x̂·mean(g·x̂)) / std, the row means again matrix-vector products: mean(g) = dy·γ/H."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, epsilon):
-        size = x.shape[-1]
-        out = F.layer_norm(x, size, weight, bias, epsilon)
-        normalized = F.layer_norm(x, size, None, None, epsilon)
-        # s = var·rstd with rstd = 1 / sqrt(var + eps); its positive root: rstd = 2 / (s + sqrt(s² + 4·eps)).
-        # Subtracting the mean is not needed: x̂ sums to 0, so the mean only adds rounding of order |mean|·ulp.
-        s = paddle.matmul(normalized * x, paddle.full([size, 1], 1.0 / size, x.dtype))
-        rstd = 2.0 / (s + paddle.sqrt(s * s + 4.0 * epsilon))
-        ctx.save_for_backward(normalized, rstd, weight)
-        ctx.needs_grad = [not tensor.stop_gradient for tensor in (x, weight, bias)]  # the others' gradient is None
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        normalized, rstd, weight = ctx.saved_tensor()
-        needs_x, needs_weight, needs_bias = ctx.needs_grad
-        size = normalized.shape[1]
-        grad_normalized = grad * normalized
-        grad_x = grad_weight = grad_bias = None
-        if needs_x:
-            weight_mean = (weight / size).reshape([size, 1])
-            mean_grad = paddle.matmul(grad, weight_mean)  # mean(g) per row, [rows, 1]
-            mean_grad_normalized = paddle.matmul(grad_normalized, weight_mean)  # mean(g·x̂)
-            grad_x = grad * weight
-            grad_x = grad_x - normalized * mean_grad_normalized
-            grad_x = (grad_x - mean_grad) * rstd
-        if needs_weight:
-            grad_weight = _column_sums(grad_normalized)
-        if needs_bias:
-            grad_bias = _column_sums(grad)
-        return grad_x, grad_weight, grad_bias
-
-
 class _LayerNorm(nn.LayerNorm):
-    """nn.LayerNorm (same parameters, same numbers) whose gradient, on CPU in fp32, `_LayerNormFunction` computes.
-    Without gradients (inference, no_grad) Paddle's forward alone runs: it is the faster one and keeps nothing."""
+    """nn.LayerNorm (same parameters, same numbers), computed by the CPU kernels where `_cpu_kernels`."""
 
     def forward(self, x):
-        needs_grad = not (x.stop_gradient and self.weight.stop_gradient and self.bias.stop_gradient)
-        if paddle.is_grad_enabled() and needs_grad and len(self._normalized_shape) == 1 and _cpu_fp32(x):
-            out = _LayerNormFunction.apply(x.reshape([-1, x.shape[-1]]), self.weight, self.bias, self._epsilon)
-            return out.reshape(x.shape)
+        if len(self._normalized_shape) == 1 and self.weight is not None and _cpu_kernels(x):
+            return cpu_kernels.layer_norm(x, self.weight, self.bias, self._epsilon)
         return super().forward(x)
 
 
-class _DropoutFunction(paddle.autograd.PyLayer):
-    """x · mask, and grad · mask in the backward: keeps only the mask."""
-
-    @staticmethod
-    def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
-        return x * mask
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensor()
-        return grad * mask
-
-
-def _dropout_mask(shape, p):
-    """A float mask of `shape`: 0 with probability p' = round(p·65536) / 65536, else 1 / (1 − p').
-
-    Paddle's CPU dropout draws one mt19937 number per element, single-threaded (about 16 ns per element, 620 ms per
-    BERT-base training step at batch 8). Here each 32-bit number from paddle.randint (Paddle's generator, so
-    paddle.seed and the saved RNG state govern it) gives two 16-bit uniforms: an element is dropped when its 16-bit
-    value is below round(p·65536). The drop rate is thus p quantised to a multiple of 1/65536 (0.1 -> 0.100006;
-    |p' − p| ≤ 7.7e-6), and the scale 1 / (1 − p') keeps the expectation of the output exactly that of the input.
-    randint's upper bound is exclusive, so one 32-bit value in 2³² never occurs: a bias of 2⁻³² at most."""
-    numel = math.prod(shape)
-    threshold = round(p * 65536)
-    bits = paddle.randint(-(2**31), 2**31 - 1, [(numel + 1) // 2], dtype="int32").view(paddle.int16)
-    keep = bits[:numel].reshape(shape) >= threshold - 32768  # int16 is signed: value - 32768 is uniform on it
-    return keep.astype(paddle.float32).scale_(65536 / (65536 - threshold))
-
-
 class _Dropout(nn.Dropout):
-    """nn.Dropout that is the identity outside training (Paddle's dropout operator copies its input even then) and,
-    on CPU in fp32, draws half a random number per element instead of one (see `_dropout_mask`)."""
+    """nn.Dropout that is the identity outside training (Paddle's dropout operator copies its input even then) and
+    takes the CPU kernel where `_cpu_kernels`: Paddle's CPU dropout draws one mt19937 number per element on one thread
+    (about 40 ms per [1056, 3072] call here), the kernel hashes a counter on every core (about 2 ms)."""
 
-    def _fast_mask(self, x):
-        """`_dropout_mask` for `x` where the fast path applies, else None."""
-        custom = self.axis is None and self.mode == "upscale_in_train" and 0 < self.p and round(self.p * 65536) < 65536
-        return _dropout_mask(x.shape, self.p) if custom and _cpu_fp32(x) else None
+    def _use_kernel(self, x):
+        plain = self.axis is None and self.mode == "upscale_in_train"
+        return plain and cpu_kernels.dropout_threshold_ok(self.p) and _cpu_kernels(x)
 
     def forward(self, x):
         if not self.training:
             return x
-        mask = self._fast_mask(x)
-        if mask is None:
-            return super().forward(x)
-        return _DropoutFunction.apply(x, mask) if paddle.is_grad_enabled() and not x.stop_gradient else x * mask
+        return cpu_kernels.dropout(x, self.p) if self._use_kernel(x) else super().forward(x)
 
     def matmul(self, probs, value):
-        """dropout(probs) @ value. In training on the fast path, `_DropoutMatmul` keeps probs (which the softmax
-        backward keeps anyway) and the mask instead of the dropped probabilities as well: 6.7 MB less per layer
-        at BERT-base, batch 8, 132 tokens, for one extra multiply in the backward."""
-        mask = self._fast_mask(probs) if self.training and paddle.is_grad_enabled() else None
-        if mask is None:
-            return paddle.matmul(self(probs), value)
-        return _DropoutMatmul.apply(probs, mask, value)
-
-
-class _DropoutMatmul(paddle.autograd.PyLayer):
-    """(probs · mask) @ value, saving probs, mask and value; the backward recomputes probs · mask."""
-
-    @staticmethod
-    def forward(ctx, probs, mask, value):
-        ctx.save_for_backward(probs, mask, value)
-        return paddle.matmul(probs * mask, value)
-
-    @staticmethod
-    def backward(ctx, grad):
-        probs, mask, value = ctx.saved_tensor()
-        grad_probs = paddle.matmul(grad, value, transpose_y=True).multiply_(mask)
-        grad_value = paddle.matmul(probs * mask, grad, transpose_x=True)
-        return grad_probs, None, grad_value
+        """dropout(probs) @ value; with the kernel, the backward keeps a one-byte mask instead of the dropped
+        probabilities (6.7 MB less per layer at BERT-base, batch 8, 132 tokens)."""
+        if self.training and self._use_kernel(probs) and _cpu_kernels(value):
+            return cpu_kernels.dropout_matmul(probs, value, self.p)
+        return paddle.matmul(self(probs), value)
 
 
 def _use_fused_attention(query):
@@ -359,7 +269,13 @@ class VisualBertSelfAttention(nn.Layer):
         key = self.key(hidden_states).reshape(heads)
         value = self.value(hidden_states).reshape(heads)
         if head_mask is None and not output_attentions and _use_fused_attention(query):
-            mask = None if attention_mask is None else attention_mask.astype(query.dtype)
+            mask = (
+                None
+                if attention_mask is None
+                else attention_mask.astype(query.dtype).expand(
+                    [query.shape[0], self.num_attention_heads, query.shape[1], query.shape[1]]
+                )
+            )
             context = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=mask, dropout_p=self.dropout.p, training=self.training
             )
@@ -367,14 +283,12 @@ class VisualBertSelfAttention(nn.Layer):
 
         # The scale goes on the query ([B, S, H]) rather than on the scores ([B, h, S, S], larger for S > 64); it is
         # a power of two at head size 64, so the scores are bit-identical to HF's (q @ k) / sqrt(head_size).
-        query = _Permute.apply(query * self.scale, "bshd->bhsd")  # [B, heads, S, head_size]
-        key = _Permute.apply(key, "bshd->bhsd")
-        value = _Permute.apply(value, "bshd->bhsd")
+        query = _swap_heads(query * self.scale)  # [B, heads, S, head_size]
+        key = _swap_heads(key)
+        value = _swap_heads(value)
 
         scores = paddle.matmul(query, key, transpose_y=True)  # [B, h, S, S]
-        if attention_mask is not None:
-            scores = scores + attention_mask  # additive [B, h, S, S]: 0 on kept keys, dtype min on masked ones
-        probs = F.softmax(scores, axis=-1)
+        probs = _masked_softmax(scores, attention_mask)
         if head_mask is None and not output_attentions:
             context = self.dropout.matmul(probs, value)
         else:
@@ -382,7 +296,7 @@ class VisualBertSelfAttention(nn.Layer):
             if head_mask is not None:
                 probs = probs * head_mask
             context = paddle.matmul(probs, value)
-        context = _Permute.apply(context, "bhsd->bshd")  # [B, S, heads, head_size]
+        context = _swap_heads(context)  # [B, S, heads, head_size]
         return (context.reshape([0, 0, -1]), probs) if output_attentions else (context.reshape([0, 0, -1]),)
 
 
@@ -563,13 +477,11 @@ class VisualBertPretrainedModel(PretrainedModel):
             layer.special_visual_initialize()
 
 
-def _extended_attention_mask(mask, dtype, num_heads):
-    """[B, S] of 1 (attend) / 0 (ignore) -> additive [B, heads, S, S]: 0 where kept, the dtype's minimum where masked.
+def _extended_attention_mask(mask, dtype):
+    """[B, S] of 1 (attend) / 0 (ignore) -> additive [B, 1, 1, S]: 0 where kept, the dtype's minimum where masked.
 
-    Built by hand because Paddle's attention would treat a float 0/1 mask as additive and mask nothing. Expanded to
-    the full score shape once per batch: Paddle's CPU add is about 7x slower when it has to broadcast."""
-    mask = (1.0 - mask.astype(dtype).unsqueeze([1, 2])) * paddle.finfo(dtype).min
-    return mask.expand([mask.shape[0], num_heads, mask.shape[-1], mask.shape[-1]])
+    Built by hand because Paddle's attention would treat a float 0/1 mask as additive and mask nothing."""
+    return (1.0 - mask.astype(dtype).unsqueeze([1, 2])) * paddle.finfo(dtype).min
 
 
 def _head_mask(head_mask, num_layers, dtype):
@@ -647,7 +559,7 @@ class VisualBertModel(VisualBertPretrainedModel):
             if visual_attention_mask is None:
                 visual_attention_mask = paddle.ones(visual_embeds.shape[:-1], dtype=dtype)
             attention_mask = paddle.concat([attention_mask.astype(dtype), visual_attention_mask.astype(dtype)], -1)
-        extended_mask = _extended_attention_mask(attention_mask, dtype, self.config.num_attention_heads)
+        extended_mask = _extended_attention_mask(attention_mask, dtype)
         head_mask = _head_mask(head_mask, self.config.num_hidden_layers, dtype)
 
         if self.bypass_transformer and visual_embeds is not None:
@@ -656,7 +568,7 @@ class VisualBertModel(VisualBertPretrainedModel):
             text_length = text_shape[1]
             encoder_outputs = self.encoder(
                 embedding_output[:, :text_length],
-                extended_mask[:, :, :text_length, :text_length].contiguous(),  # sliced once, not per layer
+                extended_mask[:, :, :, :text_length].contiguous(),  # sliced once, not per layer
                 head_mask,
                 output_attentions,
                 output_hidden_states,

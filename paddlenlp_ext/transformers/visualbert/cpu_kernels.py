@@ -1,0 +1,257 @@
+"""The fp32 CPU kernels of cpu_kernels.cc with their gradients, built on first use.
+
+`available()` says whether they could be built (a C++ compiler is needed; it takes about 20 s once, then the build is
+cached under VISUALBERT_KERNEL_CACHE, default ~/.cache/visualbert_kernels). Where they cannot, modeling.py runs
+Paddle's own operators, with the same results, more slowly; one warning says why.
+
+Each function here takes contiguous fp32 CPU tensors; modeling.py decides when they apply. The kernels use
+`runtime.math_threads()` OpenMP threads, the count Paddle's own math was given.
+"""
+
+import contextlib
+import hashlib
+import os
+import platform
+import threading
+import warnings
+
+import paddle
+
+from ... import runtime
+
+__all__ = ["available", "gelu", "masked_softmax", "layer_norm", "dropout", "dropout_matmul", "swap_axes12"]
+
+_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels.cc")
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-Wno-unknown-pragmas"]
+# Paddle's MKL runs on Intel's OpenMP runtime; the kernels join the same thread pool rather than start GCC's, whose
+# threads would contend with MKL's for the cores (GCC's -fopenmp code calls the GOMP_* entry points libiomp5 has).
+_LINK = ["-l:libiomp5.so"]
+_BUILD_LOCK = threading.Lock()
+
+
+def _cpu_features() -> str:
+    """The CPU's model and instruction set extensions: -march=native code is only for CPUs that have them all."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [line for line in f if line.startswith(("model name", "flags", "Features"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor()
+
+
+def _build_directory() -> str:
+    """One folder per source, flags, Paddle version and CPU, so that a change of any of them rebuilds (and a home
+    directory shared by different machines holds a build for each)."""
+    with open(_SOURCE, "rb") as f:
+        identity = [paddle.__version__, platform.machine(), _cpu_features()] + _FLAGS + _LINK
+        digest = hashlib.sha256(f.read() + "\n".join(identity).encode())
+    home = os.environ.get(
+        "VISUALBERT_KERNEL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "visualbert_kernels")
+    )
+    return os.path.join(home, digest.hexdigest()[:16])
+
+
+@contextlib.contextmanager
+def _output_to(path):
+    """Send this process's stdout and stderr (file descriptors, so the compiler's too) to `path`."""
+    with open(path, "w") as log:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            for fd in (1, 2):
+                os.dup2(log.fileno(), fd)
+            yield
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+_loaded = []  # [the module, or None where it could not be built], once tried
+
+
+def _module():
+    """The loaded kernels, or None after one warning if they cannot be built."""
+    if not _loaded:
+        with _BUILD_LOCK:
+            if not _loaded:
+                _loaded.append(_load())
+    return _loaded[0]
+
+
+def _load():
+    """Build (or find built) and load the kernels. Processes that start together (a distributed launch) take turns
+    through a file lock: the first builds, the others load its build."""
+    directory = _build_directory()
+    log_path = os.path.join(directory, "build.log")
+    try:
+        import fcntl  # POSIX only: elsewhere the build is not attempted
+
+        from paddle.utils.cpp_extension import load
+
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with warnings.catch_warnings(), _output_to(log_path):
+                warnings.simplefilter("ignore")
+                return load(
+                    name="visualbert_cpu_kernels", sources=[_SOURCE], extra_cxx_cflags=_FLAGS,
+                    extra_ldflags=_LINK, build_directory=directory, verbose=False,
+                )  # fmt: skip
+    except Exception as error:  # noqa: BLE001 - any failure to build means: run Paddle's operators instead
+        warnings.warn(
+            f"VisualBERT's CPU kernels could not be built ({type(error).__name__}: {error}; log: {log_path}); "
+            "running Paddle's own CPU operators, which are slower",
+            stacklevel=3,
+        )
+        return None
+
+
+def available() -> bool:
+    """Whether the kernels are built and loaded (building them on the first call)."""
+    return _module() is not None
+
+
+def _threads() -> int:
+    return runtime.math_threads()
+
+
+class _Gelu(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _module().visualbert_gelu(x, _threads())
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensor()
+        return _module().visualbert_gelu_backward(x, grad, _threads())
+
+
+def gelu(x):
+    """GELU, exact (erf) form, as F.gelu(x)."""
+    if paddle.is_grad_enabled() and not x.stop_gradient:
+        return _Gelu.apply(x)
+    return _module().visualbert_gelu(x, _threads())
+
+
+class _MaskedSoftmax(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, scores, mask):
+        probs = _module().visualbert_masked_softmax(scores, mask, _threads())
+        ctx.save_for_backward(probs)
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad):
+        (probs,) = ctx.saved_tensor()
+        return _module().visualbert_softmax_backward(probs, grad, _threads()), None
+
+
+def masked_softmax(scores, mask):
+    """softmax(scores + mask, axis=-1) for scores [B, heads, Q, K] and an additive mask [B or 1, 1, Q or 1, K]."""
+    if paddle.is_grad_enabled() and not scores.stop_gradient:
+        return _MaskedSoftmax.apply(scores, mask)
+    return _module().visualbert_masked_softmax(scores, mask, _threads())
+
+
+class _LayerNorm(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x, weight, bias, epsilon):
+        out, mean, rstd = _module().visualbert_layer_norm(x, weight, bias, epsilon, _threads())
+        ctx.save_for_backward(x, weight, mean, rstd)
+        ctx.needs_grad = [not tensor.stop_gradient for tensor in (x, weight, bias)]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, rstd = ctx.saved_tensor()
+        grads = _module().visualbert_layer_norm_backward(x, weight, mean, rstd, grad, _threads())
+        return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_grad))
+
+
+def layer_norm(x, weight, bias, epsilon):
+    """F.layer_norm over the last axis of x with weight and bias."""
+    needs_grad = not (x.stop_gradient and weight.stop_gradient and bias.stop_gradient)
+    if paddle.is_grad_enabled() and needs_grad:
+        return _LayerNorm.apply(x, weight, bias, epsilon)
+    return _module().visualbert_layer_norm(x, weight, bias, epsilon, _threads())[0]
+
+
+def _dropout_draw(x, p):
+    """One seed from Paddle's generator (so paddle.seed and the saved RNG state govern the masks), the kernel's
+    threshold round(p * 2^32), and the scale that keeps the expectation: 2^32 / (2^32 - threshold)."""
+    high, low = paddle.randint(0, 2**31 - 1, [2], dtype="int64").tolist()
+    threshold = round(p * 2**32)
+    return (high << 31) | low, threshold, 2**32 / (2**32 - threshold)
+
+
+def dropout_threshold_ok(p) -> bool:
+    """Whether `dropout` takes this rate: it drops a fraction p' = round(p * 2^32) / 2^32 with 0 < p' < 1."""
+    return 0 < round(p * 2**32) < 2**32
+
+
+class _Dropout(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x, p):
+        seed, threshold, ctx.scale = _dropout_draw(x, p)
+        out, mask = _module().visualbert_dropout(x, seed, threshold, _threads())
+        ctx.save_for_backward(mask)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensor()
+        return _module().visualbert_dropout_apply(grad, mask, ctx.scale, _threads())
+
+
+def dropout(x, p):
+    """Inverted dropout at rate p' = round(p * 2^32) / 2^32 (|p' - p| < 1.2e-10): each element is zeroed with
+    probability p', else scaled by 1 / (1 - p'). The backward keeps a one-byte mask per element."""
+    if paddle.is_grad_enabled() and not x.stop_gradient:
+        return _Dropout.apply(x, p)
+    seed, threshold, _ = _dropout_draw(x, p)
+    return _module().visualbert_dropout(x, seed, threshold, _threads())[0]
+
+
+class _DropoutMatmul(paddle.autograd.PyLayer):
+    """dropout(probs) @ value keeping probs (which the softmax backward keeps anyway), the one-byte mask and value,
+    not the dropped probabilities: the backward recomputes them."""
+
+    @staticmethod
+    def forward(ctx, probs, value, p):
+        seed, threshold, ctx.scale = _dropout_draw(probs, p)
+        dropped, mask = _module().visualbert_dropout(probs, seed, threshold, _threads())
+        ctx.save_for_backward(probs, mask, value)
+        return paddle.matmul(dropped, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, mask, value = ctx.saved_tensor()
+        apply = _module().visualbert_dropout_apply
+        grad_probs = apply(paddle.matmul(grad, value, transpose_y=True), mask, ctx.scale, _threads())
+        grad_value = paddle.matmul(apply(probs, mask, ctx.scale, _threads()), grad, transpose_x=True)
+        return grad_probs, grad_value
+
+
+def dropout_matmul(probs, value, p):
+    """dropout(probs, p) @ value."""
+    if paddle.is_grad_enabled() and not (probs.stop_gradient and value.stop_gradient):
+        return _DropoutMatmul.apply(probs, value, p)
+    return paddle.matmul(dropout(probs, p), value)
+
+
+class _SwapAxes12(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x):
+        return _module().visualbert_swap_axes12(x, _threads())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _module().visualbert_swap_axes12(grad, _threads())
+
+
+def swap_axes12(x):
+    """x [A, B, C, D] -> [A, C, B, D], contiguous, keeping nothing for the backward."""
+    if paddle.is_grad_enabled() and not x.stop_gradient:
+        return _SwapAxes12.apply(x)
+    return _module().visualbert_swap_axes12(x, _threads())

@@ -1,0 +1,225 @@
+"""The CPU kernels (cpu_kernels.cc) against float64 mathematics and Paddle's own operators, and the model with them
+against the model without them."""
+
+import math
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from paddlenlp_ext import runtime
+from paddlenlp_ext.transformers.visualbert import compare, cpu_kernels, modeling
+
+
+def _tensor(array, requires_grad=True):
+    tensor = paddle.to_tensor(np.asarray(array, dtype="float32"))
+    tensor.stop_gradient = not requires_grad
+    return tensor
+
+
+def _close(actual, expected, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.fixture
+def threads():
+    """Set the kernels' thread count for one test, then put back the previous one."""
+    before = runtime.math_threads()
+    yield runtime.set_cpu_threads
+    runtime.set_cpu_threads(before)
+
+
+def test_kernels_build_on_this_machine():
+    """This machine has a compiler: a failed build must fail the tests, not fall back silently."""
+    assert cpu_kernels.available()
+
+
+def test_gelu_against_float64():
+    x = np.linspace(-12, 12, 200_001).astype("float32")
+    xd = x.astype(np.float64)
+    cdf = 0.5 * np.array([math.erfc(-v / math.sqrt(2)) for v in xd])
+    tensor = _tensor(x)
+    out = cpu_kernels.gelu(tensor)
+    assert np.abs(out.numpy() - xd * cdf).max() < 5e-7  # Paddle's own F.gelu is within 7.2e-7 of it
+    grad = paddle.grad([out], [tensor])[0].numpy()
+    expected = cdf + xd * np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
+    assert np.abs(grad - expected).max() < 5e-7
+    with paddle.no_grad():
+        np.testing.assert_array_equal(cpu_kernels.gelu(tensor).numpy(), out.numpy())
+
+
+@pytest.mark.parametrize("mask_shape", [(2, 1, 1, 9), (1, 1, 5, 9), (2, 1, 5, 9)])
+def test_masked_softmax_matches_paddle(rng, mask_shape):
+    scores = _tensor(rng.normal(0, 4, (2, 3, 5, 9)))
+    mask = np.where(rng.random(mask_shape) < 0.3, np.finfo("float32").min, 0).astype("float32")
+    mask[..., 0] = 0  # every row keeps a key
+    mask = _tensor(mask, requires_grad=False)
+    grad_out = _tensor(rng.normal(size=(2, 3, 5, 9)), requires_grad=False)
+    probs = cpu_kernels.masked_softmax(scores, mask)
+    expected = F.softmax(scores + mask, axis=-1)
+    _close(probs, expected)
+    assert (probs.numpy()[np.broadcast_to(mask.numpy() < 0, probs.shape)] == 0).all()  # masked keys: exactly 0
+    _close(paddle.grad([probs], [scores], [grad_out])[0], paddle.grad([expected], [scores], [grad_out])[0])
+
+
+def test_masked_softmax_refuses_a_mask_it_cannot_broadcast():
+    with pytest.raises(Exception, match=r"\[B or 1, 1, Q or 1, K\]"):
+        cpu_kernels.masked_softmax(paddle.zeros([2, 3, 5, 9]), paddle.zeros([2, 3, 5, 9]))
+
+
+@pytest.mark.parametrize("shape", [(4, 7, 32), (3, 768)])
+def test_layer_norm_matches_paddle(rng, shape):
+    size = shape[-1]
+    weight, bias = _tensor(rng.normal(1.0, 0.5, size)), _tensor(rng.normal(0.0, 0.5, size))
+    array = rng.normal(0.3, 2.0, shape)
+    array[(0,) * (len(shape) - 1)] = 2.5  # a constant row: variance 0, 1/std = 1/sqrt(eps) as in Paddle
+    x = _tensor(array)
+    grad_out = _tensor(rng.normal(size=shape), requires_grad=False)
+    params = [x, weight, bias]
+    out = cpu_kernels.layer_norm(x, weight, bias, 1e-12)
+    expected = F.layer_norm(x, size, weight, bias, 1e-12)
+    _close(out, expected, atol=1e-5)
+    for grad, expected_grad in zip(
+        paddle.grad([out], params, [grad_out]), paddle.grad([expected], params, [grad_out])
+    ):
+        _close(grad, expected_grad, rtol=1e-4, atol=1e-4 * float(expected_grad.abs().max()))
+
+
+def test_layer_norm_with_a_frozen_input_and_without_gradients(rng):
+    weight, bias = _tensor(rng.normal(1.0, 0.5, 16)), _tensor(rng.normal(0.0, 0.5, 16))
+    x = _tensor(rng.normal(size=(3, 16)), requires_grad=False)  # only the parameters need gradients
+    grad_out = _tensor(rng.normal(size=(3, 16)), requires_grad=False)
+    out = cpu_kernels.layer_norm(x, weight, bias, 1e-5)
+    expected = F.layer_norm(x, 16, weight, bias, 1e-5)
+    grads = paddle.grad([out], [weight, bias], [grad_out])
+    for grad, expected_grad in zip(grads, paddle.grad([expected], [weight, bias], [grad_out])):
+        _close(grad, expected_grad, rtol=1e-4, atol=1e-5)
+    with paddle.no_grad():
+        plain = cpu_kernels.layer_norm(x, weight, bias, 1e-5)
+    assert plain.stop_gradient
+    np.testing.assert_array_equal(plain.numpy(), out.numpy())
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_rate_and_scale(p):
+    paddle.seed(0)
+    n = 1_000_000
+    values = cpu_kernels.dropout(paddle.ones([n]), p).numpy()
+    kept = values != 0
+    np.testing.assert_allclose(values[kept], 1 / (1 - p), rtol=1e-6)
+    assert abs((1 - kept.mean()) - p) < 5 * np.sqrt(p * (1 - p) / n)  # 5 standard deviations
+    assert abs(values.mean() - 1) < 5 * np.sqrt(p / (1 - p) / n)  # the expectation is kept
+    # neighbouring elements are independent: P(both dropped) = p^2
+    both = (~kept[:-1] & ~kept[1:]).mean()
+    assert abs(both - p * p) < 5 * np.sqrt(p * p * (1 - p * p) / n)
+
+
+def test_dropout_backward_uses_the_forward_mask(rng):
+    x = _tensor(rng.normal(size=(4, 6, 32)))
+    out = cpu_kernels.dropout(x, 0.3)
+    grad_out = _tensor(rng.normal(size=(4, 6, 32)), requires_grad=False)
+    grad = paddle.grad([out], [x], [grad_out])[0]
+    _close(grad, grad_out * (out / x), rtol=1e-6, atol=0)
+
+
+def test_dropout_seeded_by_paddle_fresh_per_call_and_the_same_on_any_thread_count(threads):
+    x = paddle.ones([8, 12, 20, 20])
+    paddle.seed(123)
+    first, second = cpu_kernels.dropout(x, 0.1).numpy(), cpu_kernels.dropout(x, 0.1).numpy()
+    assert (first != second).any()
+    paddle.seed(123)
+    np.testing.assert_array_equal(cpu_kernels.dropout(x, 0.1).numpy(), first)
+    state = paddle.get_rng_state()
+    third = cpu_kernels.dropout(x, 0.1).numpy()
+    paddle.set_rng_state(state)
+    np.testing.assert_array_equal(cpu_kernels.dropout(x, 0.1).numpy(), third)
+    for count in (1, 2, 3):
+        threads(count)
+        paddle.seed(123)
+        np.testing.assert_array_equal(cpu_kernels.dropout(x, 0.1).numpy(), first)
+
+
+def test_dropout_matmul_equals_dropout_then_matmul(rng):
+    probs = _tensor(rng.random((2, 3, 5, 5)))
+    value = _tensor(rng.normal(size=(2, 3, 5, 4)))
+    paddle.seed(7)
+    fused = cpu_kernels.dropout_matmul(probs, value, 0.3)
+    grads = paddle.grad([fused.sum() + (fused * fused).sum()], [probs, value])
+    paddle.seed(7)
+    dropped = cpu_kernels.dropout(probs, 0.3)
+    plain = paddle.matmul(dropped, value)
+    expected = paddle.grad([plain.sum() + (plain * plain).sum()], [probs, value])
+    assert 0 < float((dropped == 0).astype("float32").mean()) < 1  # some dropped, some kept
+    _close(fused, plain)
+    for actual, wanted in zip(grads, expected):
+        _close(actual, wanted)
+
+
+def test_dropout_layer_identity_in_eval_and_paddles_op_where_the_kernel_does_not_apply():
+    layer = modeling._Dropout(0.1)
+    layer.eval()
+    x = paddle.ones([4, 4])
+    assert layer(x) is x
+    layer.train()
+    with paddle.no_grad():
+        out = layer(paddle.ones([100, 100]))
+    assert out.stop_gradient and ((out == 0).numpy().mean() > 0)
+    zero = modeling._Dropout(0.0)
+    assert not zero._use_kernel(x)  # p = 0: Paddle's op, the identity
+    np.testing.assert_array_equal(zero(x).numpy(), x.numpy())
+
+
+def test_swap_axes12_is_a_transpose_and_its_own_gradient(rng):
+    x = _tensor(rng.normal(size=(2, 5, 3, 4)))
+    out = cpu_kernels.swap_axes12(x)
+    np.testing.assert_array_equal(out.numpy(), x.numpy().transpose(0, 2, 1, 3))
+    grad_out = rng.normal(size=(2, 3, 5, 4)).astype("float32")
+    grad = paddle.grad([out], [x], [paddle.to_tensor(grad_out)])[0]
+    np.testing.assert_array_equal(grad.numpy(), grad_out.transpose(0, 2, 1, 3))
+
+
+@pytest.mark.parametrize("architecture", ["VisualBertForPreTraining", "VisualBertForQuestionAnswering"])
+def test_model_with_kernels_equals_model_with_paddles_operators(tiny, monkeypatch, architecture):
+    """Forward in eval mode and every parameter's gradient in train mode (dropout off, so both draw nothing)."""
+    config = tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=7)
+    model = getattr(modeling, architecture)(config)
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs(architecture, model.config, seed=3).items()}
+    features = {k: v for k, v in inputs.items() if "labels" not in k}
+
+    def run():
+        model.eval()
+        logits = model(**features)[0].numpy()
+        model.train()
+        model.clear_gradients()
+        model(**inputs, return_dict=True).loss.backward()
+        return logits, {name: param.grad.numpy() for name, param in model.named_parameters() if param.grad is not None}
+
+    with_kernels = run()
+    monkeypatch.setattr(modeling, "_cpu_kernels", lambda x: False)
+    without = run()
+    np.testing.assert_allclose(with_kernels[0], without[0], atol=1e-5)
+    assert with_kernels[1].keys() == without[1].keys() and len(without[1]) > 10
+    for name, grad in without[1].items():  # the key bias's gradient is 0 up to rounding (softmax is shift-invariant)
+        atol = max(1e-4 * np.abs(grad).max(), 1e-6)
+        np.testing.assert_allclose(with_kernels[1][name], grad, rtol=1e-4, atol=atol, err_msg=name)
+
+
+def test_a_failed_build_warns_and_leaves_paddles_operators(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.cc"
+    broken.write_text("this is not C++\n")
+    monkeypatch.setattr(cpu_kernels, "_SOURCE", str(broken))
+    monkeypatch.setenv("VISUALBERT_KERNEL_CACHE", str(tmp_path / "cache"))
+    with pytest.warns(UserWarning, match=r"could not be built .*log: .*build\.log"):
+        assert cpu_kernels._load() is None
+
+
+def test_soft_target_loss_matches_log_softmax(rng):
+    logits = _tensor(rng.normal(0, 3, (8, 50)))
+    labels = paddle.to_tensor(rng.random((8, 50)).astype("float32"))
+    loss, log_probs = modeling._soft_target_loss(logits, labels)
+    expected_log_probs = F.log_softmax(logits, axis=-1)
+    expected = F.kl_div(expected_log_probs, labels, reduction="batchmean")
+    _close(log_probs, expected_log_probs, atol=1e-5)
+    _close(loss, expected, atol=1e-5)
+    _close(paddle.grad([loss], [logits])[0], paddle.grad([expected], [logits])[0], rtol=1e-5, atol=1e-6)
