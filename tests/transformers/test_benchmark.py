@@ -44,5 +44,6 @@ def test_measurements_and_report(cfg):
         summary["paddle"]["train_s"] / summary["transformers"]["train_s"]
     )
     assert summary["paddle"]["inference_mfu"] > 0
+    assert summary["ratio_per_round"]["train_s"] == [summary["ratios"]["train_s"]]  # one round: its own ratio
     table = benchmark.format_table(summary, cfg)
-    assert "training step (s)" in table and "MFU, inference" in table
+    assert "training step (s)" in table and "MFU, inference" in table and "train per round" in table

@@ -35,18 +35,40 @@ def test_kernels_build_on_this_machine():
     assert cpu_kernels.available()
 
 
-def test_gelu_against_float64():
-    x = np.linspace(-12, 12, 200_001).astype("float32")
-    xd = x.astype(np.float64)
-    cdf = 0.5 * np.array([math.erfc(-v / math.sqrt(2)) for v in xd])
-    tensor = _tensor(x)
-    out = cpu_kernels.gelu(tensor)
-    assert np.abs(out.numpy() - xd * cdf).max() < 5e-7  # Paddle's own F.gelu is within 7.2e-7 of it
-    grad = paddle.grad([out], [tensor])[0].numpy()
-    expected = cdf + xd * np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
-    assert np.abs(grad - expected).max() < 5e-7
+def test_bias_gelu_against_float64(rng):
+    x = np.linspace(-12, 12, 200_001).astype("float32").reshape(-1, 1)
+    bias = np.float32(0.25)
+    v = (x + bias).astype(np.float64)  # the sum in float32, as the kernel forms it
+    cdf = 0.5 * np.vectorize(math.erfc)(-v / math.sqrt(2))
+    tensor, bias_tensor = _tensor(x), _tensor([bias])
+    out = cpu_kernels.bias_gelu(tensor, bias_tensor)
+    assert np.abs(out.numpy() - v * cdf).max() < 5e-7  # Paddle's own F.gelu is within 7.2e-7 of it
+    grad_x, grad_bias = paddle.grad([out], [tensor, bias_tensor])
+    expected = cdf + v * np.exp(-0.5 * v * v) / math.sqrt(2 * math.pi)
+    assert np.abs(grad_x.numpy() - expected).max() < 5e-7
+    np.testing.assert_allclose(grad_bias.numpy(), [expected.sum()], rtol=1e-4)  # a float32 sum of 200,001 rows
     with paddle.no_grad():
-        np.testing.assert_array_equal(cpu_kernels.gelu(tensor).numpy(), out.numpy())
+        np.testing.assert_array_equal(cpu_kernels.bias_gelu(tensor, bias_tensor).numpy(), out.numpy())
+
+
+def test_bias_gelu_matches_paddle_on_a_matrix(rng):
+    x, bias = _tensor(rng.normal(0, 2, (6, 5, 40))), _tensor(rng.normal(0, 1, 40))
+    grad_out = _tensor(rng.normal(size=(6, 5, 40)), requires_grad=False)
+    out = cpu_kernels.bias_gelu(x, bias)
+    expected = F.gelu(x + bias)
+    _close(out, expected)
+    for grad, wanted in zip(paddle.grad([out], [x, bias], [grad_out]), paddle.grad([expected], [x, bias], [grad_out])):
+        _close(grad, wanted, rtol=1e-5, atol=1e-5)
+
+
+def test_split_heads_is_bias_scale_and_transpose(rng):
+    x, bias = _tensor(rng.normal(size=(2, 5, 12))), _tensor(rng.normal(size=12))
+    out = cpu_kernels.split_heads(x, bias, 3, 0.125)
+    expected = ((x + bias) * 0.125).reshape([2, 5, 3, 4]).transpose([0, 2, 1, 3])
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+    grad_out = _tensor(rng.normal(size=(2, 3, 5, 4)), requires_grad=False)
+    for grad, wanted in zip(paddle.grad([out], [x, bias], [grad_out]), paddle.grad([expected], [x, bias], [grad_out])):
+        _close(grad, wanted)
 
 
 @pytest.mark.parametrize("mask_shape", [(2, 1, 1, 9), (1, 1, 5, 9), (2, 1, 5, 9)])
@@ -99,6 +121,28 @@ def test_layer_norm_with_a_frozen_input_and_without_gradients(rng):
         plain = cpu_kernels.layer_norm(x, weight, bias, 1e-5)
     assert plain.stop_gradient
     np.testing.assert_array_equal(plain.numpy(), out.numpy())
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_bias_dropout_add_norm_is_the_composition(rng, p):
+    """The same seed gives the same mask as the dropout kernel: the fused block equals dropout, add, LayerNorm."""
+    shape = (3, 7, 32)
+    x, bias, residual = _tensor(rng.normal(size=shape)), _tensor(rng.normal(size=32)), _tensor(rng.normal(size=shape))
+    weight, norm_bias = _tensor(rng.normal(1.0, 0.5, 32)), _tensor(rng.normal(0.0, 0.5, 32))
+    grad_out = _tensor(rng.normal(size=shape), requires_grad=False)
+    params = [x, bias, residual, weight, norm_bias]
+    paddle.seed(5)
+    fused = cpu_kernels.bias_dropout_add_norm(x, bias, residual, weight, norm_bias, 1e-12, p)
+    paddle.seed(5)
+    dropped = cpu_kernels.dropout(x + bias, p) if p else x + bias
+    expected = F.layer_norm(dropped + residual, 32, weight, norm_bias, 1e-12)
+    _close(fused, expected, atol=1e-5)
+    for grad, wanted in zip(paddle.grad([fused], params, [grad_out]), paddle.grad([expected], params, [grad_out])):
+        _close(grad, wanted, rtol=1e-4, atol=1e-4 * float(wanted.abs().max()))
+    with paddle.no_grad():  # nothing kept for a backward: the same output
+        paddle.seed(5)
+        plain = cpu_kernels.bias_dropout_add_norm(x, bias, residual, weight, norm_bias, 1e-12, p)
+    np.testing.assert_array_equal(plain.numpy(), fused.numpy())
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -172,7 +216,7 @@ def test_dropout_layer_identity_in_eval_and_paddles_op_where_the_kernel_does_not
 
 def test_swap_axes12_is_a_transpose_and_its_own_gradient(rng):
     x = _tensor(rng.normal(size=(2, 5, 3, 4)))
-    out = cpu_kernels.swap_axes12(x)
+    out = cpu_kernels.swap_axes12(x)  # the attention context back to [B, S, heads, head_size]
     np.testing.assert_array_equal(out.numpy(), x.numpy().transpose(0, 2, 1, 3))
     grad_out = rng.normal(size=(2, 3, 5, 4)).astype("float32")
     grad = paddle.grad([out], [x], [paddle.to_tensor(grad_out)])[0]

@@ -263,6 +263,12 @@ def summarize(runs: list, cfg: BenchConfig) -> dict:
     pd, hf = summary["paddle"], summary["transformers"]
     compared = ("train_s", "inference_s", "inference_samples_per_s", "train_peak_rss_mb", "inference_peak_rss_mb")
     summary["ratios"] = {key: pd[key] / hf[key] for key in compared + ("matmul_gflops",) if key in pd}
+    # The same ratio within each round (both frameworks measured minutes apart): its spread shows the machine's noise.
+    summary["ratio_per_round"] = {
+        f"{phase}_s": [run["paddle"][phase]["median"] / run["transformers"][phase]["median"] for run in runs]
+        for phase in ("inference", "train")
+        if phase in phases
+    }
     if "matmul" in phases:
         machine = max(summary[fw]["matmul_gflops"] for fw in FRAMEWORKS)
         summary["machine_matmul_gflops"] = machine
@@ -300,6 +306,8 @@ def format_table(summary: dict, cfg: BenchConfig) -> str:
         if key in pd:
             ratio = f"{ratios[key]:>11.2f}" if key in ratios else ""
             lines.append(f"{name:28}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
+    for key, values in summary["ratio_per_round"].items():
+        lines.append(f"paddle/hf {key[:-2]} per round: " + ", ".join(f"{value:.2f}" for value in values))
     return "\n".join(lines)
 
 

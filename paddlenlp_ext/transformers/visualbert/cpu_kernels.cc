@@ -1,7 +1,9 @@
-// Multithreaded, vectorised fp32 CPU kernels for the element-wise and row-wise parts of VisualBERT: GELU, masked
-// softmax, layer normalisation, dropout and the head permutation, forward and backward. Paddle's own CPU kernels
-// for these run on one thread without SIMD and cost about a quarter of a BERT-base training step; the matmuls are
-// at parity with PyTorch already. cpu_kernels.py builds this file on first use and wraps each kernel in autograd.
+// Multithreaded, vectorised fp32 CPU kernels for everything in VisualBERT's encoder that is not a matmul, forward
+// and backward: a linear layer's bias with GELU, with the attention scale and head layout, or with dropout, the
+// residual connection and LayerNorm; the masked softmax; LayerNorm and dropout alone; the head layout alone.
+// Paddle's own CPU kernels for these run on one thread, one operation per pass over memory, and cost about a quarter
+// of a BERT-base training step; the matmuls are at parity with PyTorch already. cpu_kernels.py builds this file on
+// first use and gives each kernel its gradient.
 //
 // Every kernel takes contiguous fp32 tensors on the CPU and a `threads` attribute (OpenMP threads; the caller passes
 // the count Paddle's math uses). Loops are written so that GCC vectorises them: no calls into libm, no branches.
@@ -77,35 +79,149 @@ void check_fp32(const paddle::Tensor& x, const char* name) {
 
 int threads_for(int64_t threads) { return threads < 1 ? 1 : static_cast<int>(threads); }
 
+// Dropout's generator: element i is kept when the low 32 bits of splitmix64(key, i) are at or above `limit`
+// (= round(p * 2^32)); kept elements are scaled by 2^32 / (2^32 - limit). A kept element depends on the key and the
+// element's index only, so the masks do not depend on the thread count. limit 0 keeps everything (no dropout).
+#pragma omp declare simd uniform(key, limit) notinbranch
+inline bool keep_element(uint64_t key, int64_t i, uint32_t limit) {
+  uint64_t z = key + (static_cast<uint64_t>(i) + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<uint32_t>(z) >= limit;
+}
+
+float dropout_scale(int64_t threshold) {
+  return static_cast<float>(4294967296.0 / (4294967296.0 - static_cast<double>(threshold)));
+}
+
+void check_threshold(int64_t threshold) {
+  PD_CHECK(threshold >= 0 && threshold < (int64_t{1} << 32), "dropout threshold must be in [0, 2^32)");
+}
+
+// Per-thread column sums over the rows of a matrix (bias and LayerNorm parameter gradients), added up in thread
+// order at the end: the same sums for the same thread count.
+class ColumnSums {
+ public:
+  ColumnSums(int workers, int64_t columns, int vectors)
+      : workers_(workers), columns_(columns), vectors_(vectors),
+        partial_(static_cast<size_t>(workers) * vectors * columns, 0.0f) {}
+  // The `vector`-th accumulator of the calling thread.
+  float* mine(int vector) {
+    return partial_.data() + (static_cast<size_t>(omp_get_thread_num()) * vectors_ + vector) * columns_;
+  }
+  paddle::Tensor total(int vector) const {
+    auto out = paddle::empty({columns_}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+    float* o = out.data<float>();
+    for (int64_t k = 0; k < columns_; ++k) o[k] = 0.0f;
+    for (int t = 0; t < workers_; ++t) {
+      const float* p = partial_.data() + (static_cast<size_t>(t) * vectors_ + vector) * columns_;
+      for (int64_t k = 0; k < columns_; ++k) o[k] += p[k];
+    }
+    return out;
+  }
+
+ private:
+  int workers_;
+  int64_t columns_;
+  int vectors_;
+  std::vector<float> partial_;
+};
+
+// One row of layer normalisation: y = (x - mean) * rstd * w + b. Returns mean and rstd.
+inline void layer_norm_row(const float* x, const float* w, const float* b, float epsilon, int64_t size, float* y,
+                           float* mean_out, float* rstd_out) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t k = 0; k < size; ++k) sum += x[k];
+  const float m = sum / size;
+  float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t k = 0; k < size; ++k) squares += (x[k] - m) * (x[k] - m);
+  const float r = 1.0f / std::sqrt(squares / size + epsilon);
+#pragma omp simd
+  for (int64_t k = 0; k < size; ++k) y[k] = (x[k] - m) * r * w[k] + b[k];
+  *mean_out = m;
+  *rstd_out = r;
+}
+
+// Its backward: with x̂ = (x - mean) * rstd and g = dy * w, dx = rstd * (g - mean(g) - x̂ * mean(g * x̂));
+// adds dy * x̂ to dw and dy to db.
+inline void layer_norm_row_backward(const float* x, const float* w, float m, float r, const float* dy, int64_t size,
+                                    float* dx, float* dw, float* db) {
+  float mean_g = 0.0f, mean_gx = 0.0f;
+#pragma omp simd reduction(+ : mean_g, mean_gx)
+  for (int64_t k = 0; k < size; ++k) {
+    const float xhat = (x[k] - m) * r;
+    const float g = dy[k] * w[k];
+    mean_g += g;
+    mean_gx += g * xhat;
+    dw[k] += dy[k] * xhat;
+    db[k] += dy[k];
+  }
+  mean_g /= size;
+  mean_gx /= size;
+#pragma omp simd
+  for (int64_t k = 0; k < size; ++k) dx[k] = r * (dy[k] * w[k] - mean_g - (x[k] - m) * r * mean_gx);
+}
+
 }  // namespace
 
-// GELU, exact (erf) form: x * Phi(x).
-std::vector<paddle::Tensor> GeluForward(const paddle::Tensor& x, int64_t threads) {
+// GELU (exact, erf form) of x + bias: v * Phi(v), v = x + bias; x [..., I], bias [I].
+std::vector<paddle::Tensor> BiasGeluForward(const paddle::Tensor& x, const paddle::Tensor& bias, int64_t threads) {
   check_fp32(x, "gelu input");
+  check_fp32(bias, "gelu bias");
+  const int64_t size = x.shape().back();
+  const int64_t rows = x.numel() / size;
+  PD_CHECK(bias.numel() == size, "gelu bias must match the last axis");
   auto out = paddle::empty_like(x);
   const float* in = x.data<float>();
+  const float* b = bias.data<float>();
   float* o = out.data<float>();
-  const int64_t n = x.numel();
-#pragma omp parallel for simd num_threads(threads_for(threads)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) o[i] = in[i] * normal_cdf(in[i]);
+#pragma omp parallel for num_threads(threads_for(threads)) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* xr = in + row * size;
+    float* yr = o + row * size;
+#pragma omp simd
+    for (int64_t k = 0; k < size; ++k) {
+      const float v = xr[k] + b[k];
+      yr[k] = v * normal_cdf(v);
+    }
+  }
   return {out};
 }
 
-// d/dx x Phi(x) = Phi(x) + x phi(x).
-std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::Tensor& grad, int64_t threads) {
-  check_fp32(x, "gelu input");
+// d/dv v Phi(v) = Phi(v) + v phi(v). Returns the gradient of x and of the bias (its column sums).
+std::vector<paddle::Tensor> BiasGeluBackward(const paddle::Tensor& x, const paddle::Tensor& bias,
+                                             const paddle::Tensor& grad, int64_t threads) {
   check_fp32(grad, "gelu gradient");
+  const int64_t size = x.shape().back();
+  const int64_t rows = x.numel() / size;
   auto dx = paddle::empty_like(x);
   const float* in = x.data<float>();
+  const float* b = bias.data<float>();
   const float* g = grad.data<float>();
   float* o = dx.data<float>();
-  const int64_t n = x.numel();
-#pragma omp parallel for simd num_threads(threads_for(threads)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = in[i];
-    o[i] = g[i] * (normal_cdf(v) + v * kInvSqrt2Pi * fast_exp(-0.5f * v * v));
+  const int workers = threads_for(threads);
+  ColumnSums dbias(workers, size, 1);
+#pragma omp parallel num_threads(workers)
+  {
+    float* db = dbias.mine(0);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const float* xr = in + row * size;
+      const float* gr = g + row * size;
+      float* orow = o + row * size;
+#pragma omp simd
+      for (int64_t k = 0; k < size; ++k) {
+        const float v = xr[k] + b[k];
+        const float d = gr[k] * (normal_cdf(v) + v * kInvSqrt2Pi * fast_exp(-0.5f * v * v));
+        orow[k] = d;
+        db[k] += d;
+      }
+    }
   }
-  return {dx};
+  return {dx, dbias.total(0)};
 }
 
 // softmax(scores + mask) over the last axis. scores [B, H, Q, K]; mask additive, [B or 1, 1, Q or 1, K].
@@ -196,26 +312,12 @@ std::vector<paddle::Tensor> LayerNormForward(const paddle::Tensor& x, const padd
   float* rs = rstd.data<float>();
 #pragma omp parallel for num_threads(threads_for(threads)) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
-    const float* xr = in + row * size;
-    float* yr = o + row * size;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t k = 0; k < size; ++k) sum += xr[k];
-    const float m = sum / size;
-    float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-    for (int64_t k = 0; k < size; ++k) squares += (xr[k] - m) * (xr[k] - m);
-    const float r = 1.0f / std::sqrt(squares / size + epsilon);
-#pragma omp simd
-    for (int64_t k = 0; k < size; ++k) yr[k] = (xr[k] - m) * r * w[k] + b[k];
-    mu[row] = m;
-    rs[row] = r;
+    layer_norm_row(in + row * size, w, b, epsilon, size, o + row * size, mu + row, rs + row);
   }
   return {out, mean, rstd};
 }
 
-// With x̂ = (x - mean) * rstd and g = dy * weight: dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)),
-// d weight = sum over rows of dy * x̂, d bias = sum over rows of dy.
+// Returns the gradients of x, weight and bias.
 std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
                                               const paddle::Tensor& mean, const paddle::Tensor& rstd,
                                               const paddle::Tensor& grad, int64_t threads) {
@@ -223,8 +325,6 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& x, const pad
   const int64_t size = x.shape().back();
   const int64_t rows = x.numel() / size;
   auto dx = paddle::empty_like(x);
-  auto dweight = paddle::empty({size}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  auto dbias = paddle::empty({size}, paddle::DataType::FLOAT32, paddle::CPUPlace());
   const float* in = x.data<float>();
   const float* w = weight.data<float>();
   const float* mu = mean.data<float>();
@@ -232,56 +332,135 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& x, const pad
   const float* dy = grad.data<float>();
   float* o = dx.data<float>();
   const int workers = threads_for(threads);
-  std::vector<float> partial(static_cast<size_t>(workers) * 2 * size, 0.0f);  // per thread: d weight, d bias
+  ColumnSums sums(workers, size, 2);  // d weight, d bias
 #pragma omp parallel num_threads(workers)
   {
-    float* dw = partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * size;
-    float* db = dw + size;
+    float* dw = sums.mine(0);
+    float* db = sums.mine(1);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
-      const float* xr = in + row * size;
-      const float* gr = dy + row * size;
-      float* orow = o + row * size;
-      const float m = mu[row], r = rs[row];
-      float mean_g = 0.0f, mean_gx = 0.0f;
-#pragma omp simd reduction(+ : mean_g, mean_gx)
-      for (int64_t k = 0; k < size; ++k) {
-        const float xhat = (xr[k] - m) * r;
-        const float g = gr[k] * w[k];
-        mean_g += g;
-        mean_gx += g * xhat;
-        dw[k] += gr[k] * xhat;
-        db[k] += gr[k];
-      }
-      mean_g /= size;
-      mean_gx /= size;
-#pragma omp simd
-      for (int64_t k = 0; k < size; ++k) {
-        const float xhat = (xr[k] - m) * r;
-        orow[k] = r * (gr[k] * w[k] - mean_g - xhat * mean_gx);
-      }
+      const int64_t at = row * size;
+      layer_norm_row_backward(in + at, w, mu[row], rs[row], dy + at, size, o + at, dw, db);
     }
   }
-  float* dw = dweight.data<float>();
-  float* db = dbias.data<float>();
-  for (int64_t k = 0; k < size; ++k) dw[k] = db[k] = 0.0f;
-  for (int t = 0; t < workers; ++t) {  // in thread order: the same sums for the same thread count
-    const float* pw = partial.data() + static_cast<size_t>(t) * 2 * size;
-    for (int64_t k = 0; k < size; ++k) {
-      dw[k] += pw[k];
-      db[k] += pw[size + k];
-    }
-  }
-  return {dx, dweight, dbias};
+  return {dx, sums.total(0), sums.total(1)};
 }
 
-// Dropout with a counter-based generator: element i is kept when the low 32 bits of splitmix64(seed, i) are at or
-// above `threshold` (= round(p * 2^32)), and scaled by 2^32 / (2^32 - threshold). The result depends on the seed
-// and the element's index only, not on the thread count. Returns the output and the 0/1 mask as uint8.
+// LayerNorm(dropout(x + bias) + residual): the end of an attention or feed-forward block in one pass. x, residual
+// [..., H]; bias, weight, norm_bias [H]. Returns the output and, for the backward, the normalised input
+// z = dropout(x + bias) + residual, mean and rstd per row, and the dropout mask (uint8; empty when threshold is 0).
+// With save 0 (no backward to come) z, mean and rstd are left out (empty).
+std::vector<paddle::Tensor> BiasDropoutAddNormForward(const paddle::Tensor& x, const paddle::Tensor& bias,
+                                                      const paddle::Tensor& residual, const paddle::Tensor& weight,
+                                                      const paddle::Tensor& norm_bias, float epsilon, int64_t seed,
+                                                      int64_t threshold, int64_t save, int64_t threads) {
+  check_fp32(x, "block output");
+  check_fp32(residual, "residual");
+  check_threshold(threshold);
+  const int64_t size = x.shape().back();
+  const int64_t rows = x.numel() / size;
+  PD_CHECK(residual.numel() == x.numel() && bias.numel() == size && weight.numel() == size &&
+               norm_bias.numel() == size,
+           "residual, bias and LayerNorm parameters must match the block output");
+  const bool keep_all = threshold == 0;
+  auto out = paddle::empty_like(x);
+  auto normalised = save ? paddle::empty_like(x) : paddle::empty({0}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const int64_t stats = save ? rows : 0;
+  auto mean = paddle::empty({stats}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  auto rstd = paddle::empty({stats}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  auto mask = paddle::empty({keep_all ? 0 : x.numel()}, paddle::DataType::UINT8, paddle::CPUPlace());
+  const float* in = x.data<float>();
+  const float* b = bias.data<float>();
+  const float* res = residual.data<float>();
+  const float* w = weight.data<float>();
+  const float* nb = norm_bias.data<float>();
+  float* o = out.data<float>();
+  float* z_all = save ? normalised.data<float>() : nullptr;
+  float* mu = save ? mean.data<float>() : nullptr;
+  float* rs = save ? rstd.data<float>() : nullptr;
+  uint8_t* keep = keep_all ? nullptr : mask.data<uint8_t>();
+  const uint64_t key = static_cast<uint64_t>(seed);
+  const uint32_t limit = static_cast<uint32_t>(threshold);
+  const float scale = dropout_scale(threshold);
+  const int workers = threads_for(threads);
+#pragma omp parallel num_threads(workers)
+  {
+    std::vector<float> scratch(save ? 0 : size);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t at = row * size;
+      float* z = save ? z_all + at : scratch.data();
+      if (keep_all) {
+#pragma omp simd
+        for (int64_t k = 0; k < size; ++k) z[k] = in[at + k] + b[k] + res[at + k];
+      } else {
+#pragma omp simd
+        for (int64_t k = 0; k < size; ++k) {
+          const bool kept = keep_element(key, at + k, limit);
+          keep[at + k] = kept;
+          z[k] = (kept ? (in[at + k] + b[k]) * scale : 0.0f) + res[at + k];
+        }
+      }
+      float m, r;
+      layer_norm_row(z, w, nb, epsilon, size, o + at, &m, &r);
+      if (save) {
+        mu[row] = m;
+        rs[row] = r;
+      }
+    }
+  }
+  return {out, normalised, mean, rstd, mask};
+}
+
+// Returns the gradients of x, bias, residual, weight and norm_bias.
+std::vector<paddle::Tensor> BiasDropoutAddNormBackward(const paddle::Tensor& normalised, const paddle::Tensor& weight,
+                                                       const paddle::Tensor& mean, const paddle::Tensor& rstd,
+                                                       const paddle::Tensor& mask, const paddle::Tensor& grad,
+                                                       int64_t threshold, int64_t threads) {
+  check_fp32(grad, "block gradient");
+  check_threshold(threshold);
+  const int64_t size = normalised.shape().back();
+  const int64_t rows = normalised.numel() / size;
+  const bool keep_all = threshold == 0;
+  PD_CHECK(keep_all || mask.numel() == normalised.numel(), "dropout mask must match the block output");
+  auto dx = paddle::empty_like(normalised);
+  auto dres = paddle::empty_like(normalised);
+  const float* z = normalised.data<float>();
+  const float* w = weight.data<float>();
+  const float* mu = mean.data<float>();
+  const float* rs = rstd.data<float>();
+  const uint8_t* keep = keep_all ? nullptr : mask.data<uint8_t>();
+  const float* dy = grad.data<float>();
+  float* ox = dx.data<float>();
+  float* ores = dres.data<float>();
+  const float scale = dropout_scale(threshold);
+  const int workers = threads_for(threads);
+  ColumnSums sums(workers, size, 3);  // d weight, d norm_bias, d bias
+#pragma omp parallel num_threads(workers)
+  {
+    float* dw = sums.mine(0);
+    float* dnb = sums.mine(1);
+    float* db = sums.mine(2);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t at = row * size;
+      layer_norm_row_backward(z + at, w, mu[row], rs[row], dy + at, size, ores + at, dw, dnb);
+#pragma omp simd
+      for (int64_t k = 0; k < size; ++k) {
+        const float d = keep_all ? ores[at + k] : (keep[at + k] ? ores[at + k] * scale : 0.0f);
+        ox[at + k] = d;
+        db[k] += d;
+      }
+    }
+  }
+  return {dx, sums.total(2), dres, sums.total(0), sums.total(1)};
+}
+
+// Inverted dropout (see keep_element). Returns the output and the 0/1 mask as uint8.
 std::vector<paddle::Tensor> DropoutForward(const paddle::Tensor& x, int64_t seed, int64_t threshold,
                                            int64_t threads) {
   check_fp32(x, "dropout input");
-  PD_CHECK(threshold > 0 && threshold < (int64_t{1} << 32), "dropout threshold must be in (0, 2^32)");
+  check_threshold(threshold);
   auto out = paddle::empty_like(x);
   auto mask = paddle::empty(x.shape(), paddle::DataType::UINT8, paddle::CPUPlace());
   const float* in = x.data<float>();
@@ -289,15 +468,11 @@ std::vector<paddle::Tensor> DropoutForward(const paddle::Tensor& x, int64_t seed
   uint8_t* keep = mask.data<uint8_t>();
   const uint64_t key = static_cast<uint64_t>(seed);
   const uint32_t limit = static_cast<uint32_t>(threshold);
-  const float scale = static_cast<float>(4294967296.0 / (4294967296.0 - static_cast<double>(threshold)));
+  const float scale = dropout_scale(threshold);
   const int64_t n = x.numel();
 #pragma omp parallel for simd num_threads(threads_for(threads)) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    uint64_t z = key + (static_cast<uint64_t>(i) + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    const uint8_t k = static_cast<uint32_t>(z) >= limit;
+    const uint8_t k = keep_element(key, i, limit);
     keep[i] = k;
     o[i] = k ? in[i] * scale : 0.0f;
   }
@@ -339,10 +514,69 @@ std::vector<paddle::Tensor> SwapAxes12(const paddle::Tensor& x, int64_t threads)
   return {out};
 }
 
-PD_BUILD_OP(visualbert_gelu).Inputs({"X"}).Outputs({"Out"}).Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(GeluForward));
-PD_BUILD_OP(visualbert_gelu_backward).Inputs({"X", "Grad"}).Outputs({"DX"}).Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(GeluBackward));
+// The query, key or value projection into heads: (x + bias) * scale, [B, S, heads * D] -> [B, heads, S, D].
+std::vector<paddle::Tensor> SplitHeadsForward(const paddle::Tensor& x, const paddle::Tensor& bias, int64_t heads,
+                                              float scale, int64_t threads) {
+  check_fp32(x, "projection");
+  check_fp32(bias, "projection bias");
+  const auto s = x.shape();
+  PD_CHECK(s.size() == 3 && s[2] % heads == 0 && bias.numel() == s[2],
+           "split_heads expects [B, S, heads * D] and a bias of heads * D");
+  const int64_t batch = s[0], length = s[1], hidden = s[2], depth = hidden / heads;
+  auto out = paddle::empty({batch, heads, length, depth}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const float* in = x.data<float>();
+  const float* b = bias.data<float>();
+  float* o = out.data<float>();
+#pragma omp parallel for collapse(2) num_threads(threads_for(threads)) schedule(static)
+  for (int64_t i = 0; i < batch; ++i) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t t = 0; t < length; ++t) {
+        const float* src = in + (i * length + t) * hidden + h * depth;
+        const float* bh = b + h * depth;
+        float* dst = o + ((i * heads + h) * length + t) * depth;
+#pragma omp simd
+        for (int64_t k = 0; k < depth; ++k) dst[k] = (src[k] + bh[k]) * scale;
+      }
+    }
+  }
+  return {out};
+}
+
+// Its backward: the gradient [B, heads, S, D] back to [B, S, heads * D] times scale, and its column sums (the bias's).
+std::vector<paddle::Tensor> SplitHeadsBackward(const paddle::Tensor& grad, float scale, int64_t threads) {
+  check_fp32(grad, "split_heads gradient");
+  const auto s = grad.shape();
+  const int64_t batch = s[0], heads = s[1], length = s[2], depth = s[3], hidden = heads * depth;
+  auto dx = paddle::empty({batch, length, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const float* g = grad.data<float>();
+  float* o = dx.data<float>();
+  const int workers = threads_for(threads);
+  ColumnSums dbias(workers, hidden, 1);
+#pragma omp parallel num_threads(workers)
+  {
+    float* db = dbias.mine(0);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < batch * length; ++row) {
+      const int64_t i = row / length, t = row % length;
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* src = g + ((i * heads + h) * length + t) * depth;
+        float* dst = o + row * hidden + h * depth;
+        float* dbh = db + h * depth;
+#pragma omp simd
+        for (int64_t k = 0; k < depth; ++k) {
+          dst[k] = src[k] * scale;
+          dbh[k] += dst[k];
+        }
+      }
+    }
+  }
+  return {dx, dbias.total(0)};
+}
+
+PD_BUILD_OP(visualbert_bias_gelu).Inputs({"X", "Bias"}).Outputs({"Out"}).Attrs({"threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(BiasGeluForward));
+PD_BUILD_OP(visualbert_bias_gelu_backward).Inputs({"X", "Bias", "Grad"}).Outputs({"DX", "DBias"})
+    .Attrs({"threads: int64_t"}).SetKernelFn(PD_KERNEL(BiasGeluBackward));
 PD_BUILD_OP(visualbert_masked_softmax).Inputs({"Scores", "Mask"}).Outputs({"Out"}).Attrs({"threads: int64_t"})
     .SetKernelFn(PD_KERNEL(MaskedSoftmaxForward));
 PD_BUILD_OP(visualbert_softmax_backward).Inputs({"Probs", "Grad"}).Outputs({"DX"}).Attrs({"threads: int64_t"})
@@ -357,3 +591,15 @@ PD_BUILD_OP(visualbert_dropout_apply).Inputs({"X", "Mask"}).Outputs({"Out"})
     .Attrs({"scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(DropoutApply));
 PD_BUILD_OP(visualbert_swap_axes12).Inputs({"X"}).Outputs({"Out"}).Attrs({"threads: int64_t"})
     .SetKernelFn(PD_KERNEL(SwapAxes12));
+PD_BUILD_OP(visualbert_bias_dropout_add_norm).Inputs({"X", "Bias", "Residual", "Weight", "NormBias"})
+    .Outputs({"Out", "Normalised", "Mean", "Rstd", "Mask"})
+    .Attrs({"epsilon: float", "seed: int64_t", "threshold: int64_t", "save: int64_t", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(BiasDropoutAddNormForward));
+PD_BUILD_OP(visualbert_bias_dropout_add_norm_backward)
+    .Inputs({"Normalised", "Weight", "Mean", "Rstd", "Mask", "Grad"})
+    .Outputs({"DX", "DBias", "DResidual", "DWeight", "DNormBias"}).Attrs({"threshold: int64_t", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(BiasDropoutAddNormBackward));
+PD_BUILD_OP(visualbert_split_heads).Inputs({"X", "Bias"}).Outputs({"Out"})
+    .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(SplitHeadsForward));
+PD_BUILD_OP(visualbert_split_heads_backward).Inputs({"Grad"}).Outputs({"DX", "DBias"})
+    .Attrs({"scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(SplitHeadsBackward));

@@ -19,10 +19,22 @@ import paddle
 
 from ... import runtime
 
-__all__ = ["available", "gelu", "masked_softmax", "layer_norm", "dropout", "dropout_matmul", "swap_axes12"]
+__all__ = [
+    "available",
+    "bias_gelu",
+    "split_heads",
+    "masked_softmax",
+    "layer_norm",
+    "bias_dropout_add_norm",
+    "dropout",
+    "dropout_matmul",
+    "swap_axes12",
+]
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels.cc")
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-Wno-unknown-pragmas"]
+if platform.machine() in ("x86_64", "AMD64"):
+    _FLAGS.append("-mprefer-vector-width=512")  # where AVX-512 exists, GCC's default 256-bit vectors leave half of it
 # Paddle's MKL runs on Intel's OpenMP runtime; the kernels join the same thread pool rather than start GCC's, whose
 # threads would contend with MKL's for the cores (GCC's -fopenmp code calls the GOMP_* entry points libiomp5 has).
 _LINK = ["-l:libiomp5.so"]
@@ -115,23 +127,47 @@ def _threads() -> int:
     return runtime.math_threads()
 
 
-class _Gelu(paddle.autograd.PyLayer):
+def _needs_grad(*tensors):
+    return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
+
+
+class _BiasGelu(paddle.autograd.PyLayer):
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _module().visualbert_gelu(x, _threads())
+    def forward(ctx, x, bias):
+        ctx.save_for_backward(x, bias)
+        return _module().visualbert_bias_gelu(x, bias, _threads())
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensor()
-        return _module().visualbert_gelu_backward(x, grad, _threads())
+        x, bias = ctx.saved_tensor()
+        return tuple(_module().visualbert_bias_gelu_backward(x, bias, grad, _threads()))
 
 
-def gelu(x):
-    """GELU, exact (erf) form, as F.gelu(x)."""
-    if paddle.is_grad_enabled() and not x.stop_gradient:
-        return _Gelu.apply(x)
-    return _module().visualbert_gelu(x, _threads())
+def bias_gelu(x, bias):
+    """F.gelu(x + bias), the exact (erf) form, for x [..., I] and bias [I]: a linear layer's bias and activation
+    in one pass."""
+    if _needs_grad(x, bias):
+        return _BiasGelu.apply(x, bias)
+    return _module().visualbert_bias_gelu(x, bias, _threads())
+
+
+class _SplitHeads(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x, bias, heads, scale):
+        ctx.scale = scale
+        return _module().visualbert_split_heads(x, bias, heads, scale, _threads())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(_module().visualbert_split_heads_backward(grad, ctx.scale, _threads()))
+
+
+def split_heads(x, bias, heads, scale=1.0):
+    """(x + bias) * scale from [B, S, heads * D] to [B, heads, S, D]: the bias of a query, key or value projection,
+    the attention scale and the head layout in one pass, keeping nothing for the backward."""
+    if _needs_grad(x, bias):
+        return _SplitHeads.apply(x, bias, heads, scale)
+    return _module().visualbert_split_heads(x, bias, heads, scale, _threads())
 
 
 class _MaskedSoftmax(paddle.autograd.PyLayer):
@@ -177,23 +213,57 @@ def layer_norm(x, weight, bias, epsilon):
     return _module().visualbert_layer_norm(x, weight, bias, epsilon, _threads())[0]
 
 
-def _dropout_draw(x, p):
-    """One seed from Paddle's generator (so paddle.seed and the saved RNG state govern the masks), the kernel's
-    threshold round(p * 2^32), and the scale that keeps the expectation: 2^32 / (2^32 - threshold)."""
-    high, low = paddle.randint(0, 2**31 - 1, [2], dtype="int64").tolist()
+def _dropout_draw(p):
+    """The kernel's threshold round(p * 2^32) (0: keep everything), one seed from Paddle's generator (so paddle.seed
+    and the saved RNG state govern the masks), and the scale that keeps the expectation: 2^32 / (2^32 - threshold)."""
     threshold = round(p * 2**32)
+    if threshold == 0:
+        return 0, 0, 1.0
+    high, low = paddle.randint(0, 2**31 - 1, [2], dtype="int64").tolist()
     return (high << 31) | low, threshold, 2**32 / (2**32 - threshold)
 
 
 def dropout_threshold_ok(p) -> bool:
-    """Whether `dropout` takes this rate: it drops a fraction p' = round(p * 2^32) / 2^32 with 0 < p' < 1."""
-    return 0 < round(p * 2**32) < 2**32
+    """Whether the kernels take this dropout rate: they drop a fraction p' = round(p * 2^32) / 2^32 < 1."""
+    return 0 <= round(p * 2**32) < 2**32
+
+
+class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x, bias, residual, weight, norm_bias, epsilon, p):
+        seed, ctx.threshold, _ = _dropout_draw(p)
+        out, *saved = _module().visualbert_bias_dropout_add_norm(
+            x, bias, residual, weight, norm_bias, epsilon, seed, ctx.threshold, 1, _threads()
+        )
+        ctx.save_for_backward(weight, *saved)
+        ctx.needs_grad = [not tensor.stop_gradient for tensor in (x, bias, residual, weight, norm_bias)]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, normalised, mean, rstd, mask = ctx.saved_tensor()
+        grads = _module().visualbert_bias_dropout_add_norm_backward(
+            normalised, weight, mean, rstd, mask, grad, ctx.threshold, _threads()
+        )
+        return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_grad))
+
+
+def bias_dropout_add_norm(x, bias, residual, weight, norm_bias, epsilon, p):
+    """F.layer_norm(dropout(x + bias, p) + residual, weight, norm_bias, epsilon) over the last axis: the end of a
+    transformer block (a linear layer's bias, dropout, the residual connection, LayerNorm) in one pass. p = 0 (as in
+    evaluation) drops nothing."""
+    if _needs_grad(x, bias, residual, weight, norm_bias):
+        return _BiasDropoutAddNorm.apply(x, bias, residual, weight, norm_bias, epsilon, p)
+    seed, threshold, _ = _dropout_draw(p)
+    return _module().visualbert_bias_dropout_add_norm(
+        x, bias, residual, weight, norm_bias, epsilon, seed, threshold, 0, _threads()
+    )[0]
 
 
 class _Dropout(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x, p):
-        seed, threshold, ctx.scale = _dropout_draw(x, p)
+        seed, threshold, ctx.scale = _dropout_draw(p)
         out, mask = _module().visualbert_dropout(x, seed, threshold, _threads())
         ctx.save_for_backward(mask)
         return out
@@ -209,7 +279,7 @@ def dropout(x, p):
     probability p', else scaled by 1 / (1 - p'). The backward keeps a one-byte mask per element."""
     if paddle.is_grad_enabled() and not x.stop_gradient:
         return _Dropout.apply(x, p)
-    seed, threshold, _ = _dropout_draw(x, p)
+    seed, threshold, _ = _dropout_draw(p)
     return _module().visualbert_dropout(x, seed, threshold, _threads())[0]
 
 
@@ -219,7 +289,7 @@ class _DropoutMatmul(paddle.autograd.PyLayer):
 
     @staticmethod
     def forward(ctx, probs, value, p):
-        seed, threshold, ctx.scale = _dropout_draw(probs, p)
+        seed, threshold, ctx.scale = _dropout_draw(p)
         dropped, mask = _module().visualbert_dropout(probs, seed, threshold, _threads())
         ctx.save_for_backward(probs, mask, value)
         return paddle.matmul(dropped, value)

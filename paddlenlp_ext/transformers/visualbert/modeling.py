@@ -42,14 +42,9 @@ CHECKPOINT_HOME = os.environ.get(
 )
 
 
-def _gelu(x):
-    """GELU, exact (erf) form: HF's "gelu"."""
-    return cpu_kernels.gelu(x) if _cpu_kernels(x) else F.gelu(x)
-
-
 def _activation(name):
     # HF's "gelu" is the exact erf form; Paddle's default F.gelu is exact too, the tanh form must be asked for.
-    acts = {"gelu": _gelu, "gelu_new": lambda x: F.gelu(x, approximate=True), "relu": F.relu, "tanh": paddle.tanh}
+    acts = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate=True), "relu": F.relu, "tanh": paddle.tanh}
     if name not in acts:
         raise ValueError(f"hidden_act {name!r} is not supported; use one of {sorted(acts)}")
     return acts[name]
@@ -60,8 +55,8 @@ def _layer_norm(config):
 
 
 def _cpu_fp32(x):
-    """Whether `x` takes the CPU operators below: fp32 on CPU outside AMP (whose casts they would bypass); on an
-    accelerator and under AMP, Paddle's own operators run."""
+    """Whether `x` takes the CPU paths here (`_linear`, the kernels): fp32 on CPU outside AMP (whose casts they would
+    bypass); on an accelerator and under AMP, Paddle's own operators run."""
     return x.place.is_cpu_place() and x.dtype == paddle.float32 and not paddle.amp.is_autocast_enabled()
 
 
@@ -90,16 +85,19 @@ def _column_sums(x):
 
 
 class _LinearFunction(paddle.autograd.PyLayer):
-    """x @ weight (+ bias) on 2-D x, with the backward Paddle's own linear would run, except the bias gradient,
-    which `_column_sums` computes."""
+    """x [..., in] @ weight (+ bias; then x is 2-D), with the backward Paddle's own linear would run, except the bias
+    gradient, which `_column_sums` computes. Without a bias, x keeps its shape: Paddle's matmul folds the leading axes
+    itself, and the backward flattens them where autograd does not record it."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, transpose_weight):
         ctx.save_for_backward(x, weight)
         ctx.transpose_weight = transpose_weight
+        ctx.has_bias = bias is not None
+        if bias is None:
+            return paddle.matmul(x, weight, transpose_y=transpose_weight)
         if transpose_weight:
-            out = paddle.matmul(x, weight, transpose_y=True)
-            return out.add_(bias)
+            return paddle.matmul(x, weight, transpose_y=True).add_(bias)
         return paddle.addmm(bias, x, weight)  # the bias add rides in the matmul: one pass over the output
 
     @staticmethod
@@ -108,22 +106,27 @@ class _LinearFunction(paddle.autograd.PyLayer):
         grad_x = None
         if not x.stop_gradient:
             grad_x = paddle.matmul(grad, weight, transpose_y=not ctx.transpose_weight)
+        x, grad = x.reshape([-1, x.shape[-1]]), grad.reshape([-1, grad.shape[-1]])
         if ctx.transpose_weight:
             grad_weight = paddle.matmul(grad, x, transpose_x=True)
         else:
             grad_weight = paddle.matmul(x, grad, transpose_x=True)
-        grad_bias = _column_sums(grad)
-        return grad_x, grad_weight, grad_bias
+        if not ctx.has_bias:
+            return grad_x, grad_weight
+        return grad_x, grad_weight, _column_sums(grad)
 
 
-def _linear(x, weight, bias, transpose_weight=False):
-    """x [..., in] @ weight [in, out] (or [out, in] with transpose_weight) + bias [out]: through _LinearFunction
+def _linear(x, weight, bias=None, transpose_weight=False):
+    """x [..., in] @ weight [in, out] (or [out, in] with transpose_weight) (+ bias [out]): through _LinearFunction
     where `_cpu_fp32`, else through Paddle's own operators."""
     if _cpu_fp32(x):
+        if bias is None:
+            return _LinearFunction.apply(x, weight, None, transpose_weight)
         out = _LinearFunction.apply(x.reshape([-1, x.shape[-1]]), weight, bias, transpose_weight)
         return out.reshape(x.shape[:-1] + out.shape[-1:])
     if transpose_weight:
-        return paddle.matmul(x, weight, transpose_y=True) + bias
+        out = paddle.matmul(x, weight, transpose_y=True)
+        return out if bias is None else out + bias
     return F.linear(x, weight, bias)
 
 
@@ -131,7 +134,7 @@ class _Linear(nn.Linear):
     """nn.Linear (same parameters, same numbers) computed by `_linear`."""
 
     def forward(self, x):
-        return F.linear(x, self.weight) if self.bias is None else _linear(x, self.weight, self.bias)
+        return _linear(x, self.weight, self.bias)
 
 
 class _LayerNorm(nn.LayerNorm):
@@ -148,9 +151,15 @@ class _Dropout(nn.Dropout):
     takes the CPU kernel where `_cpu_kernels`: Paddle's CPU dropout draws one mt19937 number per element on one thread
     (about 40 ms per [1056, 3072] call here), the kernel hashes a counter on every core (about 2 ms)."""
 
-    def _use_kernel(self, x):
+    def kernel_rate(self):
+        """The rate the kernels would apply (0 outside training), or None where they do not take this dropout."""
+        if not self.training:
+            return 0.0
         plain = self.axis is None and self.mode == "upscale_in_train"
-        return plain and cpu_kernels.dropout_threshold_ok(self.p) and _cpu_kernels(x)
+        return self.p if plain and cpu_kernels.dropout_threshold_ok(self.p) else None
+
+    def _use_kernel(self, x):
+        return bool(self.kernel_rate()) and _cpu_kernels(x)
 
     def forward(self, x):
         if not self.training:
@@ -163,6 +172,25 @@ class _Dropout(nn.Dropout):
         if self.training and self._use_kernel(probs) and _cpu_kernels(value):
             return cpu_kernels.dropout_matmul(probs, value, self.p)
         return paddle.matmul(self(probs), value)
+
+
+def _dense_activation(dense, activation, x):
+    """activation(dense(x)); for GELU where `_cpu_kernels`, the matmul, then the bias and GELU in one kernel pass."""
+    if activation is F.gelu and _cpu_kernels(x):
+        return cpu_kernels.bias_gelu(_linear(x, dense.weight), dense.bias)
+    return activation(dense(x))
+
+
+def _dense_dropout_add_norm(dense, dropout, norm, x, residual):
+    """norm(dropout(dense(x)) + residual), the end of an attention or feed-forward block: where `_cpu_kernels`, the
+    matmul, then the bias, dropout, residual and LayerNorm in one kernel pass."""
+    rate = dropout.kernel_rate()
+    if rate is not None and len(norm._normalized_shape) == 1 and _cpu_kernels(x) and _cpu_kernels(residual):
+        out = _linear(x, dense.weight)
+        return cpu_kernels.bias_dropout_add_norm(
+            out, dense.bias, residual, norm.weight, norm.bias, norm._epsilon, rate
+        )
+    return norm(dropout(dense(x)) + residual)
 
 
 def _use_fused_attention(query):
@@ -263,19 +291,26 @@ class VisualBertSelfAttention(nn.Layer):
         self.value = _Linear(config.hidden_size, config.hidden_size)
         self.dropout = _Dropout(config.attention_probs_dropout_prob)
 
+    def _heads(self, linear, hidden_states, scale=1.0):
+        """linear(hidden_states) * scale as [B, heads, S, head_size]; where `_cpu_kernels`, the bias, scale and
+        layout move in one kernel pass after the matmul."""
+        if _cpu_kernels(hidden_states):
+            out = _linear(hidden_states, linear.weight)
+            return cpu_kernels.split_heads(out, linear.bias, self.num_attention_heads, scale)
+        out = linear(hidden_states)
+        out = out * scale if scale != 1.0 else out
+        return _swap_heads(out.reshape([0, 0, self.num_attention_heads, self.attention_head_size]))
+
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        heads = [0, 0, self.num_attention_heads, self.attention_head_size]
-        query = self.query(hidden_states).reshape(heads)  # [B, S, heads, head_size]
-        key = self.key(hidden_states).reshape(heads)
-        value = self.value(hidden_states).reshape(heads)
-        if head_mask is None and not output_attentions and _use_fused_attention(query):
-            mask = (
-                None
-                if attention_mask is None
-                else attention_mask.astype(query.dtype).expand(
-                    [query.shape[0], self.num_attention_heads, query.shape[1], query.shape[1]]
-                )
-            )
+        if head_mask is None and not output_attentions and _use_fused_attention(hidden_states):
+            heads = [0, 0, self.num_attention_heads, self.attention_head_size]
+            query = self.query(hidden_states).reshape(heads)  # [B, S, heads, head_size]
+            key = self.key(hidden_states).reshape(heads)
+            value = self.value(hidden_states).reshape(heads)
+            mask = None
+            if attention_mask is not None:
+                length = hidden_states.shape[1]
+                mask = attention_mask.astype(query.dtype).expand([-1, self.num_attention_heads, length, length])
             context = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=mask, dropout_p=self.dropout.p, training=self.training
             )
@@ -283,9 +318,9 @@ class VisualBertSelfAttention(nn.Layer):
 
         # The scale goes on the query ([B, S, H]) rather than on the scores ([B, h, S, S], larger for S > 64); it is
         # a power of two at head size 64, so the scores are bit-identical to HF's (q @ k) / sqrt(head_size).
-        query = _swap_heads(query * self.scale)  # [B, heads, S, head_size]
-        key = _swap_heads(key)
-        value = _swap_heads(value)
+        query = self._heads(self.query, hidden_states, self.scale)  # [B, heads, S, head_size]
+        key = self._heads(self.key, hidden_states)
+        value = self._heads(self.value, hidden_states)
 
         scores = paddle.matmul(query, key, transpose_y=True)  # [B, h, S, S]
         probs = _masked_softmax(scores, attention_mask)
@@ -308,7 +343,7 @@ class VisualBertSelfOutput(nn.Layer):
         self.dropout = _Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        return _dense_dropout_add_norm(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
 
 
 class VisualBertAttention(nn.Layer):
@@ -329,7 +364,7 @@ class VisualBertIntermediate(nn.Layer):
         self.intermediate_act_fn = _activation(config.hidden_act)
 
     def forward(self, hidden_states):
-        return self.intermediate_act_fn(self.dense(hidden_states))
+        return _dense_activation(self.dense, self.intermediate_act_fn, hidden_states)
 
 
 class VisualBertOutput(nn.Layer):
@@ -340,7 +375,7 @@ class VisualBertOutput(nn.Layer):
         self.dropout = _Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        return _dense_dropout_add_norm(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
 
 
 class VisualBertLayer(nn.Layer):
@@ -403,7 +438,7 @@ class VisualBertPredictionHeadTransform(nn.Layer):
         self.LayerNorm = _layer_norm(config)
 
     def forward(self, hidden_states):
-        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+        return self.LayerNorm(_dense_activation(self.dense, self.transform_act_fn, hidden_states))
 
 
 class VisualBertLMPredictionHead(nn.Layer):
