@@ -1,4 +1,5 @@
-"""The model benchmark at a tiny size, in this process: inputs, FLOP count, both frameworks' measurements, report."""
+"""The model benchmark at a tiny size: inputs, FLOP count, both frameworks' measurements, the side-by-side workers,
+the report."""
 
 import numpy as np
 import pytest
@@ -44,6 +45,18 @@ def test_measurements_and_report(cfg):
         summary["paddle"]["train_s"] / summary["transformers"]["train_s"]
     )
     assert summary["paddle"]["inference_mfu"] > 0
-    assert summary["ratio_per_round"]["train_s"] == [summary["ratios"]["train_s"]]  # one round: its own ratio
+    paddle_s, hf_s = runs[0]["paddle"]["train"]["seconds"], runs[0]["transformers"]["train"]["seconds"]
+    assert summary["paired_ratios"]["train_s"]["max"] == max(p / t for p, t in zip(paddle_s, hf_s))
     table = benchmark.format_table(summary, cfg)
-    assert "training step (s)" in table and "MFU, inference" in table and "train per round" in table
+    assert "training step (s)" in table and "MFU, inference" in table and "train, iteration by iteration" in table
+
+
+def test_side_by_side_workers_take_turns(cfg):
+    """Two worker processes, one per framework, each timing one iteration per request; a failing one says so."""
+    results = benchmark.measure_side_by_side("inference", cfg, lead="paddle")
+    for fw in benchmark.FRAMEWORKS:
+        assert len(results[fw]["seconds"]) == cfg.steps and results[fw]["median"] > 0
+        assert results[fw]["peak_rss_mb"] >= results[fw]["rss_before_mb"] > 0
+    cfg.architecture = "VisualBertForNothing"
+    with pytest.raises(RuntimeError, match="transformers inference failed"):
+        benchmark.measure_side_by_side("inference", cfg, lead="transformers")

@@ -1,15 +1,16 @@
 """Speed and memory of this project's VisualBERT against HF transformers' on the same machine and thread count.
 
-Every measurement (fp32 matmul, inference forward, training step) runs in a fresh process that imports only its own
-framework, so the peak resident memory of that process is its own; the frameworks take turns, first one then the other
-leading, so load from other processes on the machine falls on both alike. Both models are built from the same config
-with the same seed and fed the same seeded inputs.
+Each framework runs in its own process that imports only that framework, so the peak resident memory of the process is
+its own. The two processes are built first, then take turns one timed iteration at a time (which one leads alternates),
+with a pause between iterations so that the idle one's OpenMP threads stop spinning: a slow spell of the machine (other
+tenants of a shared host) falls on both alike, and each pair of neighbouring iterations gives one Paddle / transformers
+ratio. Both models are built from the same config with the same seed and fed the same seeded inputs.
 
 Model FLOPs count the matrix multiplications (2 per multiply-add); a training step counts 3x the forward (the backward
 is 2x). Model FLOP utilisation (MFU) = model FLOPs / time / the machine's fp32 matmul throughput, the faster of the two
 frameworks' n x n matmul.
 
-This module imports no framework at the top: `_spawn` runs it by path as the worker, and the transformers worker must
+This module imports no framework at the top: `_Worker` runs it by path as the worker, and the transformers worker must
 not load Paddle.
 """
 
@@ -216,32 +217,106 @@ class _Transformers:
         return step
 
 
-def measure(framework: str, phase: str, cfg: BenchConfig) -> dict:
-    """One measurement in this process: seconds per iteration, their median, peak and pre-timing RSS (MB), the load
-    average around it; the matmul phase adds GFLOP/s."""
+def _prepare(framework: str, phase: str, cfg: BenchConfig):
+    """The function one iteration of `phase` calls, and its number of untimed warmup iterations."""
     runner = {"paddle": _Paddle, "transformers": _Transformers}[framework](cfg.threads)
     if phase == "matmul":
-        fn, warmup, steps = runner.matmul(cfg.matmul_size), 3, 10
-    else:
-        fn, warmup, steps = runner.build(cfg, make_inputs(cfg), train=phase == "train"), cfg.warmup, cfg.steps
-    rss_before, load_before = _rss_mb(), os.getloadavg()[0]
-    seconds = _time(fn, warmup, steps)
-    result = {"seconds": seconds, "median": statistics.median(seconds)}
-    result.update(peak_rss_mb=_peak_rss_mb(), rss_before_mb=rss_before)
-    result["load_average_1min"] = [load_before, os.getloadavg()[0]]  # other work on the machine, before and after
+        return runner.matmul(cfg.matmul_size), 3
+    return runner.build(cfg, make_inputs(cfg), train=phase == "train"), cfg.warmup
+
+
+def _result(seconds: list, rss_before: float, phase: str, cfg: BenchConfig) -> dict:
+    result = {"seconds": seconds, "median": statistics.median(seconds), "peak_rss_mb": _peak_rss_mb()}
+    result["rss_before_mb"] = rss_before
     if phase == "matmul":
         result["gflops"] = 2 * cfg.matmul_size**3 / result["median"] / 1e9
     return result
 
 
-def _spawn(framework: str, phase: str, cfg: BenchConfig) -> dict:
-    """measure() in a fresh interpreter, so that its peak RSS is its own."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
-    command = [sys.executable, os.path.abspath(__file__), "--worker", framework, phase, json.dumps(asdict(cfg))]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{framework} {phase} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def measure(framework: str, phase: str, cfg: BenchConfig) -> dict:
+    """One framework's measurement in this process, on its own: seconds per iteration, their median, peak and
+    pre-timing RSS (MB); the matmul phase adds GFLOP/s."""
+    fn, warmup = _prepare(framework, phase, cfg)
+    rss_before = _rss_mb()
+    return _result(_time(fn, warmup, 10 if phase == "matmul" else cfg.steps), rss_before, phase, cfg)
+
+
+_MARK = "@bench "  # the protocol's lines on the worker's stdout; anything else there is the frameworks' own output
+_SETTLE_S = 0.3  # pause before each timed iteration: Intel OpenMP's idle threads spin for 200 ms by default
+
+
+def _serve(framework: str, phase: str, cfg: BenchConfig):
+    """The worker: prepare and warm up, say ready, then time one iteration per "run" line on stdin until "stop"."""
+    fn, warmup = _prepare(framework, phase, cfg)
+    for _ in range(warmup):
+        fn()
+    rss_before = _rss_mb()
+    print(_MARK + json.dumps({"ready": True}), flush=True)
+    seconds = []
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+        print(_MARK + json.dumps({"seconds": seconds[-1]}), flush=True)
+    print(_MARK + json.dumps(_result(seconds, rss_before, phase, cfg)), flush=True)
+
+
+class _Worker:
+    """A framework's measurement process (this file run by path with --worker), driven line by line."""
+
+    def __init__(self, framework: str, phase: str, cfg: BenchConfig):
+        self.name = f"{framework} {phase}"
+        env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+        command = [sys.executable, os.path.abspath(__file__), "--worker", framework, phase, json.dumps(asdict(cfg))]
+        self.process = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self._reply()  # ready
+
+    def _reply(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith(_MARK):
+                return json.loads(line[len(_MARK) :])
+        error = self.process.stderr.read()[-4000:]
+        raise RuntimeError(f"{self.name} failed (exit {self.process.wait()}):\n{error}")
+
+    def run(self) -> float:
+        self.process.stdin.write("run\n")
+        self.process.stdin.flush()
+        return self._reply()["seconds"]
+
+    def finish(self) -> dict:
+        self.process.stdin.write("stop\n")
+        self.process.stdin.flush()
+        result = self._reply()
+        self.process.wait()
+        return result
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure_side_by_side(phase: str, cfg: BenchConfig, lead: str = FRAMEWORKS[0]) -> dict:
+    """Both frameworks' measurement of `phase`, their timed iterations interleaved (see the module docstring);
+    `lead` goes first in the first pair. Returns {framework: result} as `measure` gives it."""
+    steps = 10 if phase == "matmul" else cfg.steps
+    order = [lead] + [fw for fw in FRAMEWORKS if fw != lead]
+    workers = {}
+    try:
+        for fw in order:  # one at a time: building and warming up are not timed, but they would contend
+            workers[fw] = _Worker(fw, phase, cfg)
+        for step in range(steps):
+            for fw in order if step % 2 == 0 else order[::-1]:
+                time.sleep(_SETTLE_S)
+                workers[fw].run()
+        return {fw: workers[fw].finish() for fw in FRAMEWORKS}
+    finally:
+        for worker in workers.values():
+            worker.kill()
 
 
 def summarize(runs: list, cfg: BenchConfig) -> dict:
@@ -263,12 +338,18 @@ def summarize(runs: list, cfg: BenchConfig) -> dict:
     pd, hf = summary["paddle"], summary["transformers"]
     compared = ("train_s", "inference_s", "inference_samples_per_s", "train_peak_rss_mb", "inference_peak_rss_mb")
     summary["ratios"] = {key: pd[key] / hf[key] for key in compared + ("matmul_gflops",) if key in pd}
-    # The same ratio within each round (both frameworks measured minutes apart): its spread shows the machine's noise.
-    summary["ratio_per_round"] = {
-        f"{phase}_s": [run["paddle"][phase]["median"] / run["transformers"][phase]["median"] for run in runs]
-        for phase in ("inference", "train")
-        if phase in phases
-    }
+    # Neighbouring iterations pair up: the spread of their ratios shows how much the machine's speed wandered.
+    summary["paired_ratios"] = {}
+    for phase in ("inference", "train"):
+        if phase in phases:
+            pairs = [
+                p / t
+                for run in runs
+                for p, t in zip(run["paddle"][phase]["seconds"], run["transformers"][phase]["seconds"])
+            ]
+            summary["paired_ratios"][f"{phase}_s"] = {
+                "median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "pairs": len(pairs)
+            }  # fmt: skip
     if "matmul" in phases:
         machine = max(summary[fw]["matmul_gflops"] for fw in FRAMEWORKS)
         summary["machine_matmul_gflops"] = machine
@@ -306,8 +387,11 @@ def format_table(summary: dict, cfg: BenchConfig) -> str:
         if key in pd:
             ratio = f"{ratios[key]:>11.2f}" if key in ratios else ""
             lines.append(f"{name:28}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
-    for key, values in summary["ratio_per_round"].items():
-        lines.append(f"paddle/hf {key[:-2]} per round: " + ", ".join(f"{value:.2f}" for value in values))
+    for key, paired in summary["paired_ratios"].items():
+        lines.append(
+            f"paddle/hf {key[:-2]}, iteration by iteration: median {paired['median']:.2f} "
+            f"(from {paired['min']:.2f} to {paired['max']:.2f} over {paired['pairs']} pairs)"
+        )
     return "\n".join(lines)
 
 
@@ -335,14 +419,14 @@ def _versions() -> dict:
 
 
 def run(cfg: BenchConfig, rounds: int = 3, phases=PHASES, log=print) -> dict:
-    """`rounds` x each phase in both frameworks, alternating which framework goes first; returns the full report."""
+    """`rounds` x each phase side by side, alternating which framework leads; returns the full report."""
     runs = []
     for r in range(rounds):
-        order = FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]
         results = {fw: {} for fw in FRAMEWORKS}
         for phase in phases:
-            for fw in order:
-                result = results[fw][phase] = _spawn(fw, phase, cfg)
+            measured = measure_side_by_side(phase, cfg, lead=FRAMEWORKS[r % 2])
+            for fw in FRAMEWORKS:
+                result = results[fw][phase] = measured[fw]
                 log(f"round {r + 1}/{rounds} {fw:12} {phase:9} median {result['median']:.4f} s, "
                     f"peak RSS {result['peak_rss_mb']:.0f} MB")  # fmt: skip
         runs.append(results)
@@ -386,11 +470,11 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    # Run by path (see _spawn): the repository replaces this file's folder on the path, so the package imports and
+    # Run by path (see _Worker): the repository replaces this file's folder on the path, so the package imports and
     # the files beside this one shadow no top-level module.
     sys.path[0] = REPO
     if sys.argv[1:2] == ["--worker"]:
         framework, phase, config = sys.argv[2:5]
-        print(json.dumps(measure(framework, phase, BenchConfig(**json.loads(config)))))
+        _serve(framework, phase, BenchConfig(**json.loads(config)))
     else:
         sys.exit(main())
