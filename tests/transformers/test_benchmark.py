@@ -38,13 +38,16 @@ def test_measurements_and_report(cfg):
     ]
     for phase in benchmark.PHASES:
         result = runs[0]["paddle"][phase]
-        assert len(result["seconds"]) == (10 if phase == "matmul" else cfg.steps)
-        assert result["peak_rss_mb"] >= result["rss_before_mb"] > 0
+        assert len(result["seconds"]) == len(result["matmul_seconds"]) == cfg.steps
+        assert (
+            result["peak_rss_mb"] > result["rss_before_mb"] - 1 > 0 and result["matmul_gflops"] > 0
+        )  # ru_maxrss and statm may differ by a page
     summary = benchmark.summarize(runs, cfg)
     assert summary["ratios"]["train_s"] == pytest.approx(
         summary["paddle"]["train_s"] / summary["transformers"]["train_s"]
     )
-    assert summary["paddle"]["inference_mfu"] > 0
+    machine = max(runs[0][fw]["inference"]["matmul_gflops"] for fw in benchmark.FRAMEWORKS)
+    assert summary["paddle"]["inference_mfu"] == pytest.approx(summary["paddle"]["inference_gflops"] / machine)
     paddle_s, hf_s = runs[0]["paddle"]["train"]["seconds"], runs[0]["transformers"]["train"]["seconds"]
     assert summary["paired_ratios"]["train_s"]["max"] == max(p / t for p, t in zip(paddle_s, hf_s))
     table = benchmark.format_table(summary, cfg)

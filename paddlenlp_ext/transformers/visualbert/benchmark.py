@@ -7,8 +7,9 @@ tenants of a shared host) falls on both alike, and each pair of neighbouring ite
 ratio. Both models are built from the same config with the same seed and fed the same seeded inputs.
 
 Model FLOPs count the matrix multiplications (2 per multiply-add); a training step counts 3x the forward (the backward
-is 2x). Model FLOP utilisation (MFU) = model FLOPs / time / the machine's fp32 matmul throughput, the faster of the two
-frameworks' n x n matmul.
+is 2x). Each timed iteration is followed by a timed fp32 n x n matmul in the same process, so the machine's matmul
+throughput is measured in the same minutes as the model; model FLOP utilisation (MFU) = model FLOPs / time / that
+throughput (the faster of the two frameworks' medians during the phase).
 
 This module imports no framework at the top: `_Worker` runs it by path as the worker, and the transformers worker must
 not load Paddle.
@@ -28,7 +29,7 @@ import numpy as np
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3))
 FRAMEWORKS = ("transformers", "paddle")
-PHASES = ("matmul", "inference", "train")
+PHASES = ("inference", "train")
 ARCHITECTURES = ("VisualBertForQuestionAnswering", "VisualBertForPreTraining", "VisualBertForVisualReasoning")
 
 
@@ -120,17 +121,6 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _time(fn, warmup: int, steps: int) -> list:
-    for _ in range(warmup):
-        fn()
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
 class _Paddle:
     """The project's model, set up as the trainer sets up a CPU run: runtime.configure_cpu."""
 
@@ -143,9 +133,12 @@ class _Paddle:
         configure_cpu(threads)
         self.paddle = paddle
 
-    def matmul(self, n: int):
+    def matmul(self, n: int) -> float:
+        """Seconds of one n x n fp32 matmul; the operands are drawn (and freed) outside the timing."""
         a, b = self.paddle.randn([n, n]), self.paddle.randn([n, n])
-        return lambda: self.paddle.matmul(a, b).numpy()
+        start = time.perf_counter()
+        self.paddle.matmul(a, b).numpy()
+        return time.perf_counter() - start
 
     def build(self, cfg: BenchConfig, inputs: dict, train: bool):
         from paddlenlp_ext.transformers.visualbert import modeling
@@ -184,9 +177,11 @@ class _Transformers:
         torch.set_num_threads(threads)
         self.torch = torch
 
-    def matmul(self, n: int):
+    def matmul(self, n: int) -> float:
         a, b = self.torch.randn(n, n), self.torch.randn(n, n)
-        return lambda: (a @ b).numpy()
+        start = time.perf_counter()
+        (a @ b).numpy()
+        return time.perf_counter() - start
 
     def build(self, cfg: BenchConfig, inputs: dict, train: bool):
         import transformers
@@ -217,28 +212,42 @@ class _Transformers:
         return step
 
 
-def _prepare(framework: str, phase: str, cfg: BenchConfig):
-    """The function one iteration of `phase` calls, and its number of untimed warmup iterations."""
-    runner = {"paddle": _Paddle, "transformers": _Transformers}[framework](cfg.threads)
-    if phase == "matmul":
-        return runner.matmul(cfg.matmul_size), 3
-    return runner.build(cfg, make_inputs(cfg), train=phase == "train"), cfg.warmup
+class _Measurement:
+    """One framework's phase in this process: the model's iteration, and the matmul timed after each."""
 
+    def __init__(self, framework: str, phase: str, cfg: BenchConfig):
+        self.cfg, self.phase = cfg, phase
+        self.runner = {"paddle": _Paddle, "transformers": _Transformers}[framework](cfg.threads)
+        self.fn = self.runner.build(cfg, make_inputs(cfg), train=phase == "train")
+        for _ in range(cfg.warmup):  # allocator and library caches settle
+            self.fn()
+            self.runner.matmul(cfg.matmul_size)
+        self.rss_before = _rss_mb()
+        self.seconds, self.matmul_seconds = [], []
 
-def _result(seconds: list, rss_before: float, phase: str, cfg: BenchConfig) -> dict:
-    result = {"seconds": seconds, "median": statistics.median(seconds), "peak_rss_mb": _peak_rss_mb()}
-    result["rss_before_mb"] = rss_before
-    if phase == "matmul":
-        result["gflops"] = 2 * cfg.matmul_size**3 / result["median"] / 1e9
-    return result
+    def iteration(self) -> float:
+        start = time.perf_counter()
+        self.fn()
+        self.seconds.append(time.perf_counter() - start)
+        self.matmul_seconds.append(self.runner.matmul(self.cfg.matmul_size))
+        return self.seconds[-1]
+
+    def result(self) -> dict:
+        """Seconds per iteration and their median, matmul GFLOP/s (median), peak and pre-timing RSS (MB)."""
+        matmul = statistics.median(self.matmul_seconds)
+        return {
+            "seconds": self.seconds, "median": statistics.median(self.seconds), "matmul_seconds": self.matmul_seconds,
+            "matmul_gflops": 2 * self.cfg.matmul_size**3 / matmul / 1e9, "peak_rss_mb": _peak_rss_mb(),
+            "rss_before_mb": self.rss_before,
+        }  # fmt: skip
 
 
 def measure(framework: str, phase: str, cfg: BenchConfig) -> dict:
-    """One framework's measurement in this process, on its own: seconds per iteration, their median, peak and
-    pre-timing RSS (MB); the matmul phase adds GFLOP/s."""
-    fn, warmup = _prepare(framework, phase, cfg)
-    rss_before = _rss_mb()
-    return _result(_time(fn, warmup, 10 if phase == "matmul" else cfg.steps), rss_before, phase, cfg)
+    """One framework's measurement of `phase` in this process, on its own (see _Measurement.result)."""
+    measurement = _Measurement(framework, phase, cfg)
+    for _ in range(cfg.steps):
+        measurement.iteration()
+    return measurement.result()
 
 
 _MARK = "@bench "  # the protocol's lines on the worker's stdout; anything else there is the frameworks' own output
@@ -247,20 +256,13 @@ _SETTLE_S = 0.3  # pause before each timed iteration: Intel OpenMP's idle thread
 
 def _serve(framework: str, phase: str, cfg: BenchConfig):
     """The worker: prepare and warm up, say ready, then time one iteration per "run" line on stdin until "stop"."""
-    fn, warmup = _prepare(framework, phase, cfg)
-    for _ in range(warmup):
-        fn()
-    rss_before = _rss_mb()
+    measurement = _Measurement(framework, phase, cfg)
     print(_MARK + json.dumps({"ready": True}), flush=True)
-    seconds = []
     for line in sys.stdin:
         if line.strip() != "run":
             break
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
-        print(_MARK + json.dumps({"seconds": seconds[-1]}), flush=True)
-    print(_MARK + json.dumps(_result(seconds, rss_before, phase, cfg)), flush=True)
+        print(_MARK + json.dumps({"seconds": measurement.iteration()}), flush=True)
+    print(_MARK + json.dumps(measurement.result()), flush=True)
 
 
 class _Worker:
@@ -303,7 +305,7 @@ class _Worker:
 def measure_side_by_side(phase: str, cfg: BenchConfig, lead: str = FRAMEWORKS[0]) -> dict:
     """Both frameworks' measurement of `phase`, their timed iterations interleaved (see the module docstring);
     `lead` goes first in the first pair. Returns {framework: result} as `measure` gives it."""
-    steps = 10 if phase == "matmul" else cfg.steps
+    steps = cfg.steps
     order = [lead] + [fw for fw in FRAMEWORKS if fw != lead]
     workers = {}
     try:
@@ -326,39 +328,32 @@ def summarize(runs: list, cfg: BenchConfig) -> dict:
     summary = {fw: {} for fw in FRAMEWORKS}
     for fw in FRAMEWORKS:
         row = summary[fw]
-        if "matmul" in phases:
-            row["matmul_gflops"] = median(fw, "matmul", "gflops")
-        for phase in ("inference", "train"):
-            if phase in phases:
-                row[f"{phase}_s"] = median(fw, phase, "median")
-                row[f"{phase}_peak_rss_mb"] = median(fw, phase, "peak_rss_mb")
-                row[f"{phase}_gflops"] = (3 if phase == "train" else 1) * forward_flops(cfg) / row[f"{phase}_s"] / 1e9
+        for phase in phases:
+            row[f"{phase}_s"] = median(fw, phase, "median")
+            row[f"{phase}_peak_rss_mb"] = median(fw, phase, "peak_rss_mb")
+            row[f"{phase}_gflops"] = (3 if phase == "train" else 1) * forward_flops(cfg) / row[f"{phase}_s"] / 1e9
+            row[f"{phase}_matmul_gflops"] = median(fw, phase, "matmul_gflops")
         if "inference" in phases:
             row["inference_samples_per_s"] = cfg.batch_size / row["inference_s"]
     pd, hf = summary["paddle"], summary["transformers"]
     compared = ("train_s", "inference_s", "inference_samples_per_s", "train_peak_rss_mb", "inference_peak_rss_mb")
-    summary["ratios"] = {key: pd[key] / hf[key] for key in compared + ("matmul_gflops",) if key in pd}
-    # Neighbouring iterations pair up: the spread of their ratios shows how much the machine's speed wandered.
+    summary["ratios"] = {key: pd[key] / hf[key] for key in compared if key in pd}
+    summary["machine_matmul_gflops"] = {}
     summary["paired_ratios"] = {}
-    for phase in ("inference", "train"):
-        if phase in phases:
-            pairs = [
-                p / t
-                for run in runs
-                for p, t in zip(run["paddle"][phase]["seconds"], run["transformers"][phase]["seconds"])
-            ]
-            summary["paired_ratios"][f"{phase}_s"] = {
-                "median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "pairs": len(pairs)
-            }  # fmt: skip
-    if "matmul" in phases:
-        machine = max(summary[fw]["matmul_gflops"] for fw in FRAMEWORKS)
-        summary["machine_matmul_gflops"] = machine
+    for phase in phases:
+        machine = max(summary[fw][f"{phase}_matmul_gflops"] for fw in FRAMEWORKS)
+        summary["machine_matmul_gflops"][phase] = machine
         for fw in FRAMEWORKS:
-            row = summary[fw]
-            for phase in ("inference", "train"):
-                if phase in phases:
-                    row[f"{phase}_mfu"] = row[f"{phase}_gflops"] / machine
-                    row[f"{phase}_of_own_matmul"] = row[f"{phase}_gflops"] / row["matmul_gflops"]
+            summary[fw][f"{phase}_mfu"] = summary[fw][f"{phase}_gflops"] / machine
+        # Neighbouring iterations pair up: the spread of their ratios shows how much the machine's speed wandered.
+        pairs = [
+            p / t
+            for run in runs
+            for p, t in zip(run["paddle"][phase]["seconds"], run["transformers"][phase]["seconds"])
+        ]
+        summary["paired_ratios"][f"{phase}_s"] = {
+            "median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "pairs": len(pairs)
+        }  # fmt: skip
     summary["forward_gflop"] = forward_flops(cfg) / 1e9
     return summary
 
@@ -372,21 +367,21 @@ def format_table(summary: dict, cfg: BenchConfig) -> str:
         ("inference (samples/s)", "inference_samples_per_s", ".1f"),
         ("peak RSS, training (MB)", "train_peak_rss_mb", ".0f"),
         ("peak RSS, inference (MB)", "inference_peak_rss_mb", ".0f"),
-        ("fp32 matmul (GFLOP/s)", "matmul_gflops", ".0f"),
+        ("fp32 matmul, with training (GFLOP/s)", "train_matmul_gflops", ".0f"),
+        ("fp32 matmul, with inference (GFLOP/s)", "inference_matmul_gflops", ".0f"),
         ("MFU, training", "train_mfu", ".2f"),
         ("MFU, inference", "inference_mfu", ".2f"),
-        ("inference / own matmul", "inference_of_own_matmul", ".2f"),
     ]
     lines = [
         f"{cfg.architecture}, batch {cfg.batch_size}, text {cfg.text_length}, boxes {cfg.num_boxes} x "
         f"{cfg.visual_embedding_dim}, {cfg.num_hidden_layers} layers x {cfg.hidden_size}, fp32, {cfg.threads} "
         f"thread(s); forward {summary['forward_gflop']:.1f} GFLOP",
-        f"{'':28}{'transformers':>14}{'paddle':>12}{'paddle/hf':>11}",
+        f"{'':38}{'transformers':>14}{'paddle':>12}{'paddle/hf':>11}",
     ]
     for name, key, fmt in rows:
         if key in pd:
             ratio = f"{ratios[key]:>11.2f}" if key in ratios else ""
-            lines.append(f"{name:28}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
+            lines.append(f"{name:38}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
     for key, paired in summary["paired_ratios"].items():
         lines.append(
             f"paddle/hf {key[:-2]}, iteration by iteration: median {paired['median']:.2f} "
