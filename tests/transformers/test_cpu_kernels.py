@@ -249,6 +249,37 @@ def test_model_with_kernels_equals_model_with_paddles_operators(tiny, monkeypatc
         np.testing.assert_allclose(with_kernels[1][name], grad, rtol=1e-4, atol=atol, err_msg=name)
 
 
+def test_frozen_parameters_get_no_gradient_and_the_rest_the_same(tiny, monkeypatch):
+    """Freezing part of the model (all biases, the embeddings, one attention block's LayerNorm) is allowed on the
+    kernels' path, whose autograd functions must then return no gradient for those inputs."""
+    config = tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=7)
+    model = modeling.VisualBertForQuestionAnswering(config)
+    frozen = {n for n, _ in model.named_parameters() if n.endswith("bias") or ".embeddings." in n}
+    frozen |= {n for n, _ in model.named_parameters() if "layer.0.attention.output.LayerNorm" in n}
+    for name, param in model.named_parameters():
+        param.stop_gradient = name in frozen
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs(model.__class__.__name__, config, seed=2).items()}
+    model.train()
+
+    def grads():
+        model.clear_gradients()
+        model(**inputs, return_dict=True).loss.backward()
+        return {n: None if p.grad is None else p.grad.numpy() for n, p in model.named_parameters()}
+
+    with_kernels = grads()
+    monkeypatch.setattr(modeling, "_cpu_kernels", lambda x: False)
+    without = grads()
+    for name in frozen:
+        assert with_kernels[name] is None and without[name] is None, name
+    assert [n for n, g in with_kernels.items() if g is None] == [n for n, g in without.items() if g is None]
+    trained = [name for name, grad in without.items() if grad is not None]  # the pooler is unused by this head
+    assert len(trained) > 10
+    for name in trained:
+        expected = without[name]
+        atol = max(1e-4 * np.abs(expected).max(), 1e-6)
+        np.testing.assert_allclose(with_kernels[name], expected, rtol=1e-4, atol=atol, err_msg=name)
+
+
 def test_a_failed_build_warns_and_leaves_paddles_operators(tmp_path, monkeypatch):
     broken = tmp_path / "broken.cc"
     broken.write_text("this is not C++\n")

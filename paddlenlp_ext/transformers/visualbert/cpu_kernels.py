@@ -131,16 +131,26 @@ def _needs_grad(*tensors):
     return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
 
 
+def _remember_inputs(ctx, *tensors):
+    """Record which of a PyLayer's tensor inputs want a gradient: Paddle requires None for the others."""
+    ctx.needs_grad = [not tensor.stop_gradient for tensor in tensors]
+
+
+def _needed(ctx, grads):
+    return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_grad))
+
+
 class _BiasGelu(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x, bias):
         ctx.save_for_backward(x, bias)
+        _remember_inputs(ctx, x, bias)
         return _module().visualbert_bias_gelu(x, bias, _threads())
 
     @staticmethod
     def backward(ctx, grad):
         x, bias = ctx.saved_tensor()
-        return tuple(_module().visualbert_bias_gelu_backward(x, bias, grad, _threads()))
+        return _needed(ctx, _module().visualbert_bias_gelu_backward(x, bias, grad, _threads()))
 
 
 def bias_gelu(x, bias):
@@ -155,11 +165,12 @@ class _SplitHeads(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x, bias, heads, scale):
         ctx.scale = scale
+        _remember_inputs(ctx, x, bias)
         return _module().visualbert_split_heads(x, bias, heads, scale, _threads())
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(_module().visualbert_split_heads_backward(grad, ctx.scale, _threads()))
+        return _needed(ctx, _module().visualbert_split_heads_backward(grad, ctx.scale, _threads()))
 
 
 def split_heads(x, bias, heads, scale=1.0):
@@ -195,14 +206,14 @@ class _LayerNorm(paddle.autograd.PyLayer):
     def forward(ctx, x, weight, bias, epsilon):
         out, mean, rstd = _module().visualbert_layer_norm(x, weight, bias, epsilon, _threads())
         ctx.save_for_backward(x, weight, mean, rstd)
-        ctx.needs_grad = [not tensor.stop_gradient for tensor in (x, weight, bias)]
+        _remember_inputs(ctx, x, weight, bias)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, rstd = ctx.saved_tensor()
         grads = _module().visualbert_layer_norm_backward(x, weight, mean, rstd, grad, _threads())
-        return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_grad))
+        return _needed(ctx, grads)
 
 
 def layer_norm(x, weight, bias, epsilon):
@@ -236,7 +247,7 @@ class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
             x, bias, residual, weight, norm_bias, epsilon, seed, ctx.threshold, 1, _threads()
         )
         ctx.save_for_backward(weight, *saved)
-        ctx.needs_grad = [not tensor.stop_gradient for tensor in (x, bias, residual, weight, norm_bias)]
+        _remember_inputs(ctx, x, bias, residual, weight, norm_bias)
         return out
 
     @staticmethod
@@ -245,7 +256,7 @@ class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
         grads = _module().visualbert_bias_dropout_add_norm_backward(
             normalised, weight, mean, rstd, mask, grad, ctx.threshold, _threads()
         )
-        return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_grad))
+        return _needed(ctx, grads)
 
 
 def bias_dropout_add_norm(x, bias, residual, weight, norm_bias, epsilon, p):
@@ -292,14 +303,19 @@ class _DropoutMatmul(paddle.autograd.PyLayer):
         seed, threshold, ctx.scale = _dropout_draw(p)
         dropped, mask = _module().visualbert_dropout(probs, seed, threshold, _threads())
         ctx.save_for_backward(probs, mask, value)
+        _remember_inputs(ctx, probs, value)
         return paddle.matmul(dropped, value)
 
     @staticmethod
     def backward(ctx, grad):
         probs, mask, value = ctx.saved_tensor()
         apply = _module().visualbert_dropout_apply
-        grad_probs = apply(paddle.matmul(grad, value, transpose_y=True), mask, ctx.scale, _threads())
-        grad_value = paddle.matmul(apply(probs, mask, ctx.scale, _threads()), grad, transpose_x=True)
+        needs_probs, needs_value = ctx.needs_grad
+        grad_probs = grad_value = None
+        if needs_probs:
+            grad_probs = apply(paddle.matmul(grad, value, transpose_y=True), mask, ctx.scale, _threads())
+        if needs_value:
+            grad_value = paddle.matmul(apply(probs, mask, ctx.scale, _threads()), grad, transpose_x=True)
         return grad_probs, grad_value
 
 

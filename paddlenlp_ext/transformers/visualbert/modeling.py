@@ -94,6 +94,7 @@ class _LinearFunction(paddle.autograd.PyLayer):
         ctx.save_for_backward(x, weight)
         ctx.transpose_weight = transpose_weight
         ctx.has_bias = bias is not None
+        ctx.bias_frozen = bias is not None and bias.stop_gradient
         if bias is None:
             return paddle.matmul(x, weight, transpose_y=transpose_weight)
         if transpose_weight:
@@ -103,17 +104,20 @@ class _LinearFunction(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensor()
-        grad_x = None
+        grad_x = grad_weight = grad_bias = None
         if not x.stop_gradient:
             grad_x = paddle.matmul(grad, weight, transpose_y=not ctx.transpose_weight)
         x, grad = x.reshape([-1, x.shape[-1]]), grad.reshape([-1, grad.shape[-1]])
-        if ctx.transpose_weight:
-            grad_weight = paddle.matmul(grad, x, transpose_x=True)
-        else:
-            grad_weight = paddle.matmul(x, grad, transpose_x=True)
+        if not weight.stop_gradient:  # a frozen weight gets None, as Paddle requires
+            if ctx.transpose_weight:
+                grad_weight = paddle.matmul(grad, x, transpose_x=True)
+            else:
+                grad_weight = paddle.matmul(x, grad, transpose_x=True)
         if not ctx.has_bias:
             return grad_x, grad_weight
-        return grad_x, grad_weight, _column_sums(grad)
+        if not ctx.bias_frozen:
+            grad_bias = _column_sums(grad)
+        return grad_x, grad_weight, grad_bias
 
 
 def _linear(x, weight, bias=None, transpose_weight=False):
