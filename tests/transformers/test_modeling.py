@@ -263,3 +263,49 @@ def test_fused_attention_path_gives_the_default_paths_numbers(tiny, monkeypatch)
     )
     with_attentions = model(**tensors, output_attentions=True, return_dict=True)  # needs the probabilities
     assert len(with_attentions.attentions) == model.config.num_hidden_layers
+
+
+def test_output_rows_computes_those_positions_of_the_last_layer(tiny):
+    model = modeling.VisualBertModel(tiny[1]()).eval()
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs("VisualBertModel", model.config, seed=5).items()}
+    full = model(**inputs, return_dict=True)
+    batch = inputs["input_ids"].shape[0]
+    rows = paddle.to_tensor([[0, 3, 7], [0, 1, 2], [0, 5, 5]][:batch], dtype="int64")
+    assert batch > 1
+    part = model(**inputs, return_dict=True, output_rows=rows)
+    expected = np.take_along_axis(full.last_hidden_state.numpy(), rows.numpy()[:, :, None], axis=1)
+    np.testing.assert_allclose(part.last_hidden_state.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(part.pooler_output.numpy(), full.pooler_output.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="output_rows .* cannot go with output_attentions"):
+        model(**inputs, output_rows=rows, output_attentions=True)
+
+
+@pytest.mark.parametrize("architecture", ["VisualBertForQuestionAnswering", "VisualBertForVisualReasoning"])
+def test_heads_that_read_few_positions_give_the_full_computations_numbers(tiny, architecture):
+    """The QA and NLVR2 heads let the last layer compute only the rows they read; asking for every hidden state
+    makes it compute all of them. Same logits, loss and gradients either way (dropout off)."""
+    model = getattr(modeling, architecture)(
+        tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=7)
+    )
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs(architecture, model.config, seed=6).items()}
+    model.train()
+    rows_computed = []
+    model.visual_bert.encoder.layer[-1].register_forward_post_hook(
+        lambda layer, args, out: rows_computed.append(out[0].shape[1])
+    )
+    results = []
+    for every_row in (False, True):
+        model.clear_gradients()
+        out = model(**inputs, output_hidden_states=every_row, return_dict=True)
+        out.loss.backward()
+        grads = {n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((out.logits.numpy(), float(out.loss), grads))
+    (logits, loss, grads), (full_logits, full_loss, full_grads) = results
+    length = inputs["input_ids"].shape[1] + inputs["visual_embeds"].shape[1]
+    assert rows_computed == [2 if architecture == "VisualBertForQuestionAnswering" else 1, length]
+    np.testing.assert_allclose(logits, full_logits, atol=1e-5)
+    assert loss == pytest.approx(full_loss, rel=1e-5)
+    assert grads.keys() == full_grads.keys()
+    for name, grad in full_grads.items():
+        atol = max(1e-4 * np.abs(grad).max(), 1e-6)
+        np.testing.assert_allclose(grads[name], grad, rtol=1e-4, atol=atol, err_msg=name)

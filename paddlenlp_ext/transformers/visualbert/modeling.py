@@ -197,6 +197,14 @@ def _dense_dropout_add_norm(dense, dropout, norm, x, residual):
     return norm(dropout(dense(x)) + residual)
 
 
+def _take_rows(hidden_states, rows):
+    """hidden_states [B, S, H] at rows [B, R] (positions) -> [B, R, H]; None rows: all of them."""
+    if rows is None:
+        return hidden_states
+    batch = paddle.arange(rows.shape[0], dtype=rows.dtype).unsqueeze(1).expand(rows.shape)
+    return paddle.gather_nd(hidden_states, paddle.stack([batch, rows], axis=-1))
+
+
 def _use_fused_attention(query):
     """Paddle's scaled_dot_product_attention (flash attention) for fp16/bf16 queries on an accelerator, i.e. under
     AMP, where precision is already traded for speed. fp32 keeps the eager path, the one aligned with HF."""
@@ -305,16 +313,18 @@ class VisualBertSelfAttention(nn.Layer):
         out = out * scale if scale != 1.0 else out
         return _swap_heads(out.reshape([0, 0, self.num_attention_heads, self.attention_head_size]))
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, query_rows=None):
+        """query_rows [B, R]: only those positions ask (the output is [B, R, H]); every position is a key and value."""
+        queries = _take_rows(hidden_states, query_rows)
         if head_mask is None and not output_attentions and _use_fused_attention(hidden_states):
             heads = [0, 0, self.num_attention_heads, self.attention_head_size]
-            query = self.query(hidden_states).reshape(heads)  # [B, S, heads, head_size]
+            query = self.query(queries).reshape(heads)  # [B, S, heads, head_size]
             key = self.key(hidden_states).reshape(heads)
             value = self.value(hidden_states).reshape(heads)
             mask = None
             if attention_mask is not None:
-                length = hidden_states.shape[1]
-                mask = attention_mask.astype(query.dtype).expand([-1, self.num_attention_heads, length, length])
+                shape = [-1, self.num_attention_heads, queries.shape[1], hidden_states.shape[1]]
+                mask = attention_mask.astype(query.dtype).expand(shape)
             context = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=mask, dropout_p=self.dropout.p, training=self.training
             )
@@ -322,7 +332,7 @@ class VisualBertSelfAttention(nn.Layer):
 
         # The scale goes on the query ([B, S, H]) rather than on the scores ([B, h, S, S], larger for S > 64); it is
         # a power of two at head size 64, so the scores are bit-identical to HF's (q @ k) / sqrt(head_size).
-        query = self._heads(self.query, hidden_states, self.scale)  # [B, heads, S, head_size]
+        query = self._heads(self.query, queries, self.scale)  # [B, heads, S, head_size]
         key = self._heads(self.key, hidden_states)
         value = self._heads(self.value, hidden_states)
 
@@ -356,9 +366,9 @@ class VisualBertAttention(nn.Layer):
         self.self = VisualBertSelfAttention(config)
         self.output = VisualBertSelfOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        self_outputs = self.self(hidden_states, attention_mask, head_mask, output_attentions)
-        return (self.output(self_outputs[0], hidden_states),) + self_outputs[1:]
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, query_rows=None):
+        self_outputs = self.self(hidden_states, attention_mask, head_mask, output_attentions, query_rows)
+        return (self.output(self_outputs[0], _take_rows(hidden_states, query_rows)),) + self_outputs[1:]
 
 
 class VisualBertIntermediate(nn.Layer):
@@ -391,8 +401,9 @@ class VisualBertLayer(nn.Layer):
         self.intermediate = VisualBertIntermediate(config)
         self.output = VisualBertOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        attention_outputs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, query_rows=None):
+        """query_rows [B, R]: the output at those positions only (see VisualBertModel.forward's output_rows)."""
+        attention_outputs = self.attention(hidden_states, attention_mask, head_mask, output_attentions, query_rows)
         attention_output = attention_outputs[0]
         layer_output = self.output(self.intermediate(attention_output), attention_output)
         return (layer_output,) + attention_outputs[1:]
@@ -404,14 +415,15 @@ class VisualBertEncoder(nn.Layer):
         self.layer = nn.LayerList([VisualBertLayer(config) for _ in range(config.num_hidden_layers)])
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
-                output_hidden_states=False):  # fmt: skip
+                output_hidden_states=False, output_rows=None):  # fmt: skip
         all_hidden_states = () if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for i, layer in enumerate(self.layer):
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
+            rows = output_rows if i == len(self.layer) - 1 else None
             layer_outputs = layer(
-                hidden_states, attention_mask, None if head_mask is None else head_mask[i], output_attentions
+                hidden_states, attention_mask, None if head_mask is None else head_mask[i], output_attentions, rows
             )
             hidden_states = layer_outputs[0]
             if output_attentions:
@@ -566,8 +578,13 @@ class VisualBertModel(VisualBertPretrainedModel):
         output_attentions=None,
         output_hidden_states=None,
         return_dict=None,
+        output_rows=None,
     ):
-        """input_ids [B, T], visual_embeds [B, V, D]; masks are 1 for real tokens/boxes, 0 for padding."""
+        """input_ids [B, T], visual_embeds [B, V, D]; masks are 1 for real tokens/boxes, 0 for padding.
+
+        output_rows [B, R] (positions; not in HF): the last layer computes its output at these positions only, after
+        its key and value projections of every position, and last_hidden_state is [B, R, H]. Row 0 of it feeds the
+        pooler. The heads that read one or two positions pass it: the rest of the last layer is work they discard."""
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -575,6 +592,9 @@ class VisualBertModel(VisualBertPretrainedModel):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if output_rows is not None and (output_attentions or output_hidden_states):
+            raise ValueError("output_rows leaves out part of the last layer: it cannot go with output_attentions "
+                             "or output_hidden_states")  # fmt: skip
         text_shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
         if visual_embeds is not None and visual_embeds.shape[-1] != self.config.visual_embedding_dim:
             raise ValueError(
@@ -613,10 +633,10 @@ class VisualBertModel(VisualBertPretrainedModel):
                 output_hidden_states,
             )
             combined = paddle.concat([encoder_outputs[0], embedding_output[:, text_length:]], axis=1)
-            sequence_output = self.additional_layer(combined, extended_mask)[0]
+            sequence_output = self.additional_layer(combined, extended_mask, query_rows=output_rows)[0]
         else:
             encoder_outputs = self.encoder(
-                embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states
+                embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states, output_rows
             )
             sequence_output = encoder_outputs[0]
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
@@ -709,6 +729,13 @@ class VisualBertForPreTraining(VisualBertPretrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+def _every_row_needed(config, inputs):
+    """Whether a head that reads one or two positions must still have the last layer compute all of them: when the
+    caller asks for every layer's hidden states or attention."""
+    return any(getattr(config, name, False) if inputs.get(name) is None else inputs[name] for name in
+               ("output_attentions", "output_hidden_states"))  # fmt: skip
+
+
 class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
     """VQA: dropout -> Linear(H, num_labels) on the hidden state of the token at attention_mask.sum(1) - 2, the
     [MASK] before the final [SEP] of `[CLS] question ? [MASK] [SEP]` (text must be right-padded).
@@ -728,10 +755,14 @@ class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
         inputs = dict(inputs, input_ids=input_ids)
         if inputs.get("attention_mask") is None:
             raise ValueError("VisualBertForQuestionAnswering needs attention_mask to find the answer token")
-        outputs = self.visual_bert(**inputs, return_dict=True)
         answer_index = inputs["attention_mask"].astype("int64").sum(1) - 2  # [B]
-        batch_index = paddle.arange(answer_index.shape[0], dtype="int64")
-        answer_token = paddle.gather_nd(outputs.last_hidden_state, paddle.stack([batch_index, answer_index], 1))
+        if _every_row_needed(self.config, inputs):
+            outputs = self.visual_bert(**inputs, return_dict=True)
+            answer_token = _take_rows(outputs.last_hidden_state, answer_index.unsqueeze(1))[:, 0]
+        else:  # the last layer computes [CLS] (for the pooler) and the answer token only
+            rows = paddle.stack([paddle.zeros_like(answer_index), answer_index], axis=1)
+            outputs = self.visual_bert(**inputs, return_dict=True, output_rows=rows)
+            answer_token = outputs.last_hidden_state[:, 1]
         logits = self.cls(self.dropout(answer_token))  # [B, num_labels]
 
         loss = None
@@ -755,6 +786,8 @@ class VisualBertForVisualReasoning(VisualBertPretrainedModel):
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        if not _every_row_needed(self.config, inputs) and input_ids is not None:  # the last layer computes [CLS] only
+            inputs["output_rows"] = paddle.zeros([input_ids.shape[0], 1], dtype="int64")
         outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
         logits = self.cls(self.dropout(outputs.pooler_output))  # [B, num_labels]
         loss = None if labels is None else F.cross_entropy(logits, labels.reshape([-1]))
