@@ -149,6 +149,7 @@ class _BiasGelu(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         x, bias = ctx.saved_tensor()
         return _needed(ctx, _module().visualbert_bias_gelu_backward(x, bias, grad, _threads()))
 
@@ -170,6 +171,7 @@ class _SplitHeads(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         return _needed(ctx, _module().visualbert_split_heads_backward(grad, ctx.scale, _threads()))
 
 
@@ -190,6 +192,7 @@ class _MaskedSoftmax(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         (probs,) = ctx.saved_tensor()
         return _module().visualbert_softmax_backward(probs, grad, _threads()), None
 
@@ -211,6 +214,7 @@ class _LayerNorm(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         x, weight, mean, rstd = ctx.saved_tensor()
         grads = _module().visualbert_layer_norm_backward(x, weight, mean, rstd, grad, _threads())
         return _needed(ctx, grads)
@@ -252,6 +256,7 @@ class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         weight, normalised, mean, rstd, mask = ctx.saved_tensor()
         grads = _module().visualbert_bias_dropout_add_norm_backward(
             normalised, weight, mean, rstd, mask, grad, ctx.threshold, _threads()
@@ -281,6 +286,7 @@ class _Dropout(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         (mask,) = ctx.saved_tensor()
         return _module().visualbert_dropout_apply(grad, mask, ctx.scale, _threads())
 
@@ -308,6 +314,7 @@ class _DropoutMatmul(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         probs, mask, value = ctx.saved_tensor()
         apply = _module().visualbert_dropout_apply
         needs_probs, needs_value = ctx.needs_grad
@@ -333,6 +340,7 @@ class _SwapAxes12(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.contiguous()  # a strided view would be read as if dense
         return _module().visualbert_swap_axes12(grad, _threads())
 
 
