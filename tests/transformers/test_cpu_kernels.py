@@ -85,6 +85,19 @@ def test_masked_softmax_matches_paddle(rng, mask_shape):
     _close(paddle.grad([probs], [scores], [grad_out])[0], paddle.grad([expected], [scores], [grad_out])[0])
 
 
+def test_kernels_take_strided_views(rng):
+    """A transpose is a strided view in Paddle; the custom-operator call makes it dense before the kernel reads it,
+    for the forward's inputs and for the gradient handed to a backward alike."""
+    scores = _tensor(rng.normal(size=(2, 3, 9, 5))).transpose([0, 1, 3, 2])
+    assert not scores.is_contiguous()
+    mask = _tensor(np.zeros((2, 1, 1, 9)), requires_grad=False)
+    grad_out = _tensor(rng.normal(size=(2, 3, 9, 5)), requires_grad=False).transpose([0, 1, 3, 2])
+    probs = cpu_kernels.masked_softmax(scores, mask)
+    expected = F.softmax(scores, axis=-1)
+    _close(probs, expected)
+    _close(paddle.grad([probs], [scores], [grad_out])[0], paddle.grad([expected], [scores], [grad_out])[0])
+
+
 def test_masked_softmax_refuses_a_mask_it_cannot_broadcast():
     with pytest.raises(Exception, match=r"\[B or 1, 1, Q or 1, K\]"):
         cpu_kernels.masked_softmax(paddle.zeros([2, 3, 5, 9]), paddle.zeros([2, 3, 5, 9]))

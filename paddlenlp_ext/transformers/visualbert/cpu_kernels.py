@@ -4,7 +4,8 @@
 cached under VISUALBERT_KERNEL_CACHE, default ~/.cache/visualbert_kernels). Where they cannot, modeling.py runs
 Paddle's own operators, with the same results, more slowly; one warning says why.
 
-Each function here takes contiguous fp32 CPU tensors; modeling.py decides when they apply. The kernels use
+Each function here takes fp32 CPU tensors (Paddle hands a custom operator strided views made dense); modeling.py
+decides when they apply. The kernels use
 `runtime.math_threads()` OpenMP threads, the count Paddle's own math was given.
 """
 
@@ -128,6 +129,7 @@ def _threads() -> int:
 
 
 def _needs_grad(*tensors):
+    """Whether autograd must see the kernel: recording is on and some input wants a gradient."""
     return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
 
 
@@ -149,7 +151,6 @@ class _BiasGelu(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         x, bias = ctx.saved_tensor()
         return _needed(ctx, _module().visualbert_bias_gelu_backward(x, bias, grad, _threads()))
 
@@ -171,7 +172,6 @@ class _SplitHeads(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         return _needed(ctx, _module().visualbert_split_heads_backward(grad, ctx.scale, _threads()))
 
 
@@ -192,14 +192,13 @@ class _MaskedSoftmax(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         (probs,) = ctx.saved_tensor()
         return _module().visualbert_softmax_backward(probs, grad, _threads()), None
 
 
 def masked_softmax(scores, mask):
     """softmax(scores + mask, axis=-1) for scores [B, heads, Q, K] and an additive mask [B or 1, 1, Q or 1, K]."""
-    if paddle.is_grad_enabled() and not scores.stop_gradient:
+    if _needs_grad(scores):
         return _MaskedSoftmax.apply(scores, mask)
     return _module().visualbert_masked_softmax(scores, mask, _threads())
 
@@ -214,7 +213,6 @@ class _LayerNorm(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         x, weight, mean, rstd = ctx.saved_tensor()
         grads = _module().visualbert_layer_norm_backward(x, weight, mean, rstd, grad, _threads())
         return _needed(ctx, grads)
@@ -222,8 +220,7 @@ class _LayerNorm(paddle.autograd.PyLayer):
 
 def layer_norm(x, weight, bias, epsilon):
     """F.layer_norm over the last axis of x with weight and bias."""
-    needs_grad = not (x.stop_gradient and weight.stop_gradient and bias.stop_gradient)
-    if paddle.is_grad_enabled() and needs_grad:
+    if _needs_grad(x, weight, bias):
         return _LayerNorm.apply(x, weight, bias, epsilon)
     return _module().visualbert_layer_norm(x, weight, bias, epsilon, _threads())[0]
 
@@ -256,7 +253,6 @@ class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         weight, normalised, mean, rstd, mask = ctx.saved_tensor()
         grads = _module().visualbert_bias_dropout_add_norm_backward(
             normalised, weight, mean, rstd, mask, grad, ctx.threshold, _threads()
@@ -286,7 +282,6 @@ class _Dropout(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         (mask,) = ctx.saved_tensor()
         return _module().visualbert_dropout_apply(grad, mask, ctx.scale, _threads())
 
@@ -294,7 +289,7 @@ class _Dropout(paddle.autograd.PyLayer):
 def dropout(x, p):
     """Inverted dropout at rate p' = round(p * 2^32) / 2^32 (|p' - p| < 1.2e-10): each element is zeroed with
     probability p', else scaled by 1 / (1 - p'). The backward keeps a one-byte mask per element."""
-    if paddle.is_grad_enabled() and not x.stop_gradient:
+    if _needs_grad(x):
         return _Dropout.apply(x, p)
     seed, threshold, _ = _dropout_draw(p)
     return _module().visualbert_dropout(x, seed, threshold, _threads())[0]
@@ -314,7 +309,6 @@ class _DropoutMatmul(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         probs, mask, value = ctx.saved_tensor()
         apply = _module().visualbert_dropout_apply
         needs_probs, needs_value = ctx.needs_grad
@@ -328,7 +322,7 @@ class _DropoutMatmul(paddle.autograd.PyLayer):
 
 def dropout_matmul(probs, value, p):
     """dropout(probs, p) @ value."""
-    if paddle.is_grad_enabled() and not (probs.stop_gradient and value.stop_gradient):
+    if _needs_grad(probs, value):
         return _DropoutMatmul.apply(probs, value, p)
     return paddle.matmul(dropout(probs, p), value)
 
@@ -340,12 +334,11 @@ class _SwapAxes12(paddle.autograd.PyLayer):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()  # a strided view would be read as if dense
         return _module().visualbert_swap_axes12(grad, _threads())
 
 
 def swap_axes12(x):
     """x [A, B, C, D] -> [A, C, B, D], contiguous, keeping nothing for the backward."""
-    if paddle.is_grad_enabled() and not x.stop_gradient:
+    if _needs_grad(x):
         return _SwapAxes12.apply(x)
     return _module().visualbert_swap_axes12(x, _threads())

@@ -61,8 +61,8 @@ def _cpu_fp32(x):
 
 
 def _cpu_kernels(x):
-    """Whether `x` takes the kernels of cpu_kernels.cc: `_cpu_fp32`, contiguous, and the kernels built."""
-    return _cpu_fp32(x) and x.is_contiguous() and cpu_kernels.available()
+    """Whether `x` takes the kernels of cpu_kernels.cc: `_cpu_fp32`, and the kernels built."""
+    return _cpu_fp32(x) and cpu_kernels.available()
 
 
 def _swap_heads(x):
@@ -141,11 +141,16 @@ class _Linear(nn.Linear):
         return _linear(x, self.weight, self.bias)
 
 
+def _kernel_layer_norm(norm):
+    """Whether the kernels take this LayerNorm: over the last axis, with a weight and a bias."""
+    return len(norm._normalized_shape) == 1 and norm.weight is not None and norm.bias is not None
+
+
 class _LayerNorm(nn.LayerNorm):
     """nn.LayerNorm (same parameters, same numbers), computed by the CPU kernels where `_cpu_kernels`."""
 
     def forward(self, x):
-        if len(self._normalized_shape) == 1 and self.weight is not None and _cpu_kernels(x):
+        if _kernel_layer_norm(self) and _cpu_kernels(x):
             return cpu_kernels.layer_norm(x, self.weight, self.bias, self._epsilon)
         return super().forward(x)
 
@@ -173,7 +178,7 @@ class _Dropout(nn.Dropout):
     def matmul(self, probs, value):
         """dropout(probs) @ value; with the kernel, the backward keeps a one-byte mask instead of the dropped
         probabilities (6.7 MB less per layer at BERT-base, batch 8, 132 tokens)."""
-        if self.training and self._use_kernel(probs) and _cpu_kernels(value):
+        if self._use_kernel(probs) and _cpu_kernels(value):  # _use_kernel: training, with p > 0
             return cpu_kernels.dropout_matmul(probs, value, self.p)
         return paddle.matmul(self(probs), value)
 
@@ -189,7 +194,7 @@ def _dense_dropout_add_norm(dense, dropout, norm, x, residual):
     """norm(dropout(dense(x)) + residual), the end of an attention or feed-forward block: where `_cpu_kernels`, the
     matmul, then the bias, dropout, residual and LayerNorm in one kernel pass."""
     rate = dropout.kernel_rate()
-    if rate is not None and len(norm._normalized_shape) == 1 and _cpu_kernels(x) and _cpu_kernels(residual):
+    if rate is not None and _kernel_layer_norm(norm) and _cpu_kernels(x) and _cpu_kernels(residual):
         out = _linear(x, dense.weight)
         return cpu_kernels.bias_dropout_add_norm(
             out, dense.bias, residual, norm.weight, norm.bias, norm._epsilon, rate
