@@ -5,8 +5,9 @@
 // of a BERT-base training step; the matmuls are at parity with PyTorch already. cpu_kernels.py builds this file on
 // first use and gives each kernel its gradient.
 //
-// Every kernel takes contiguous fp32 tensors on the CPU (Paddle's custom-operator call makes strided views dense) and a `threads` attribute (OpenMP threads; the caller passes
-// the count Paddle's math uses). Loops are written so that GCC vectorises them: no calls into libm, no branches.
+// Every kernel takes contiguous fp32 tensors on the CPU (Paddle's custom-operator call makes strided views dense)
+// and a `threads` attribute (OpenMP threads; the caller passes the count Paddle's math uses). Loops are written so
+// that GCC vectorises them: no calls into libm, no branches.
 
 #include <omp.h>
 
