@@ -236,9 +236,136 @@ def test_swap_axes12_is_a_transpose_and_its_own_gradient(rng):
     np.testing.assert_array_equal(grad.numpy(), grad_out.transpose(0, 2, 1, 3))
 
 
+def _attention_float64(q, k, v, biases, heads, scale, mask=None):
+    """The attention of one padded batch [B, Q, H] / [B, K, H] in float64 numpy, head by head."""
+    depth = q.shape[-1] // heads
+
+    def split(x, bias, factor=1.0):  # [B, S, H] -> [B, heads, S, D]
+        x = (x.astype(np.float64) + bias) * factor
+        return x.reshape(x.shape[0], x.shape[1], heads, depth).transpose(0, 2, 1, 3)
+
+    scores = split(q, biases[0], scale) @ split(k, biases[1]).transpose(0, 1, 3, 2)
+    if mask is not None:
+        scores = scores + mask
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = probs @ split(v, biases[2])
+    return context.transpose(0, 2, 1, 3).reshape(q.shape)
+
+
+def test_this_machine_builds_the_mkl_kernels():
+    """Paddle's x86 wheels ship MKL: the fused attention must be built here, not left out silently."""
+    assert cpu_kernels.mkl_available()
+
+
+@pytest.mark.parametrize("mask_shape", [(3, 1, 1, 11), (1, 1, 6, 11), (3, 1, 6, 11)])
+def test_attention_of_a_padded_batch(rng, mask_shape):
+    heads, hidden = 4, 32
+    q, k, v = rng.normal(size=(3, 6, hidden)), rng.normal(size=(3, 11, hidden)), rng.normal(size=(3, 11, hidden))
+    biases = [rng.normal(size=hidden) for _ in range(3)]
+    mask = np.where(rng.random(mask_shape) < 0.3, np.finfo("float32").min, 0).astype("float32")
+    mask[..., 0] = 0
+    tensors = [_tensor(x, requires_grad=False) for x in (q, k, v, *biases)]
+    with paddle.no_grad():
+        out = cpu_kernels.attention(*tensors, heads, 0.25, mask=_tensor(mask, requires_grad=False))
+        # the unfused kernels, as the training path composes them
+        split = [cpu_kernels.split_heads(x, b, heads, f) for x, b, f in zip(tensors[:3], tensors[3:], (0.25, 1, 1))]
+        probs = cpu_kernels.masked_softmax(paddle.matmul(split[0], split[1], transpose_y=True), _tensor(mask))
+        unfused = cpu_kernels.swap_axes12(paddle.matmul(probs, split[2])).reshape([3, 6, hidden])
+    np.testing.assert_allclose(out.numpy(), _attention_float64(q, k, v, biases, heads, 0.25, mask), atol=2e-6)
+    np.testing.assert_allclose(out.numpy(), unfused.numpy(), atol=1e-6)
+
+
+def test_attention_of_sequences_without_padding(rng):
+    """Sequences of 5, 1, 0 and 7 rows one after the other; the queries are every row, or two rows per sequence."""
+    heads, hidden, lengths = 2, 16, [5, 1, 0, 7]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    k, v = rng.normal(size=(starts[-1], hidden)), rng.normal(size=(starts[-1], hidden))
+    biases = [rng.normal(size=hidden) for _ in range(3)]
+    for queries_per_sequence in (None, 2):
+        counts = lengths if queries_per_sequence is None else [queries_per_sequence] * len(lengths)
+        counts[2] = 0  # the empty sequence asks nothing
+        q_starts = np.concatenate([[0], np.cumsum(counts)])
+        q = rng.normal(size=(q_starts[-1], hidden))
+        offsets = (paddle.to_tensor(q_starts, dtype="int64"), paddle.to_tensor(starts, dtype="int64"))
+        with paddle.no_grad():
+            out = cpu_kernels.attention(
+                *[_tensor(x, requires_grad=False) for x in (q, k, v, *biases)], heads, 0.5, offsets=offsets
+            ).numpy()
+        assert out.shape == q.shape
+        for b in range(len(lengths)):
+            if counts[b]:
+                qs, ks = slice(q_starts[b], q_starts[b + 1]), slice(starts[b], starts[b + 1])
+                expected = _attention_float64(q[None, qs], k[None, ks], v[None, ks], biases, heads, 0.5)[0]
+                np.testing.assert_allclose(out[qs], expected, atol=2e-6, err_msg=f"sequence {b}")
+
+
+def test_attention_refuses_offsets_that_do_not_fit():
+    x, bias = paddle.zeros([6, 8]), paddle.zeros([8])
+    starts = paddle.to_tensor([0, 2, 5], dtype="int64")  # covers 5 of the 6 rows
+    with pytest.raises(Exception, match="offsets must cover the query and key rows"):
+        cpu_kernels.attention(x, x, x, bias, bias, bias, 2, 1.0, offsets=(starts, starts))
+    uneven = paddle.to_tensor([0, 2, 6], dtype="int64")
+    with pytest.raises(Exception, match="one length"):
+        cpu_kernels.attention(
+            x, x, x, bias, bias, bias, 2, 1.0, mask=paddle.zeros([2, 1, 1, 3]), offsets=(uneven, uneven)
+        )
+
+
+@pytest.mark.parametrize("architecture", ["VisualBertForQuestionAnswering", "VisualBertForVisualReasoning"])
+def test_prediction_skips_the_padding_with_the_same_numbers(tiny, monkeypatch, architecture):
+    """In prediction (eval, no gradient), the QA and NLVR2 heads run the encoder on the real rows only, with the
+    fused attention; their logits are the padded batch's through Paddle's operators."""
+    model = getattr(modeling, architecture)(tiny[1](num_labels=7)).eval()
+    inputs = compare.make_inputs(architecture, model.config, batch_size=4, seed=8)
+    features = {k: paddle.to_tensor(v) for k, v in inputs.items() if "labels" not in k}
+    real_rows = int(inputs["attention_mask"].sum() + inputs["visual_attention_mask"].sum())
+    assert real_rows < inputs["attention_mask"].size + inputs["visual_attention_mask"].size  # there is padding
+    seen = []
+    attention = cpu_kernels.attention
+    monkeypatch.setattr(
+        cpu_kernels, "attention", lambda *args, **kw: seen.append(args[1].shape) or attention(*args, **kw)
+    )
+
+    def logits():
+        with paddle.no_grad():
+            return model(**features, return_dict=True).logits.numpy()
+
+    unpadded = logits()
+    assert seen and all(shape == [real_rows, model.config.hidden_size] for shape in seen)  # keys: the real rows
+    seen.clear()
+    monkeypatch.setattr(modeling.VisualBertModel, "_unpadded", lambda *args: None)
+    padded = logits()
+    assert len(seen) == model.config.num_hidden_layers and seen[0][:2] == [4, inputs["attention_mask"].shape[1] + 10]
+    monkeypatch.setattr(modeling, "_cpu_kernels", lambda x: False)
+    reference = logits()
+    np.testing.assert_allclose(unpadded, reference, atol=1e-5)
+    np.testing.assert_allclose(padded, reference, atol=1e-5)
+
+
+def test_output_rows_on_padding_or_a_fractional_mask_keep_the_padded_batch(tiny, monkeypatch):
+    model = modeling.VisualBertModel(tiny[1]()).eval()
+    inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs("VisualBertModel", model.config, seed=5).items()}
+    padding = int(np.argmin(inputs["attention_mask"].numpy()[1]))  # row 1's first padded text position
+    real_rows = paddle.to_tensor([[0, 2], [0, 1], [0, 1]], dtype="int64")
+    rows = paddle.to_tensor([[0, 2], [0, padding], [0, 1]], dtype="int64")
+    fractional = dict(inputs, attention_mask=inputs["attention_mask"].astype("float32") * 0.5)
+    unpadded = modeling.VisualBertModel._unpadded
+    calls = []
+    monkeypatch.setattr(modeling.VisualBertModel, "_unpadded", lambda *a: calls.append(unpadded(*a)) or calls[-1])
+    with paddle.no_grad():
+        full = model(**inputs, return_dict=True).last_hidden_state.numpy()
+        model(**inputs, output_rows=real_rows)
+        part = model(**inputs, output_rows=rows, return_dict=True).last_hidden_state.numpy()
+        model(**fractional, output_rows=real_rows)
+    assert [call is None for call in calls] == [True, False, True, True]
+    np.testing.assert_allclose(part, np.take_along_axis(full, rows.numpy()[:, :, None], axis=1), atol=1e-6)
+
+
 @pytest.mark.parametrize("architecture", ["VisualBertForPreTraining", "VisualBertForQuestionAnswering"])
 def test_model_with_kernels_equals_model_with_paddles_operators(tiny, monkeypatch, architecture):
     """Forward in eval mode and every parameter's gradient in train mode (dropout off, so both draw nothing)."""
+    paddle.seed(3)
     config = tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=7)
     model = getattr(modeling, architecture)(config)
     inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs(architecture, model.config, seed=3).items()}
@@ -255,7 +382,7 @@ def test_model_with_kernels_equals_model_with_paddles_operators(tiny, monkeypatc
     with_kernels = run()
     monkeypatch.setattr(modeling, "_cpu_kernels", lambda x: False)
     without = run()
-    np.testing.assert_allclose(with_kernels[0], without[0], atol=1e-5)
+    np.testing.assert_allclose(with_kernels[0], without[0], rtol=1e-5, atol=1e-5)
     assert with_kernels[1].keys() == without[1].keys() and len(without[1]) > 10
     for name, grad in without[1].items():  # the key bias's gradient is 0 up to rounding (softmax is shift-invariant)
         atol = max(1e-4 * np.abs(grad).max(), 1e-6)

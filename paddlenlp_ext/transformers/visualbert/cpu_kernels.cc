@@ -3,7 +3,8 @@
 // residual connection and LayerNorm; the masked softmax; LayerNorm and dropout alone; the head layout alone.
 // Paddle's own CPU kernels for these run on one thread, one operation per pass over memory, and cost about a quarter
 // of a BERT-base training step; the matmuls are at parity with PyTorch already. cpu_kernels.py builds this file on
-// first use and gives each kernel its gradient.
+// first use and gives each kernel its gradient. For inference, where MKL is at hand (Paddle's x86 builds), one more
+// kernel computes a whole self-attention, products included, and takes batches without their padding.
 //
 // Every kernel takes contiguous fp32 tensors on the CPU (Paddle's custom-operator call makes strided views dense)
 // and a `threads` attribute (OpenMP threads; the caller passes the count Paddle's math uses). Loops are written so
@@ -11,9 +12,11 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "paddle/extension.h"
@@ -166,6 +169,44 @@ inline void layer_norm_row_backward(const float* x, const float* w, float m, flo
   for (int64_t k = 0; k < size; ++k) dx[k] = r * (dy[k] * w[k] - mean_g - (x[k] - m) * r * mean_gx);
 }
 
+// Where an additive attention mask [B or 1, 1, Q or 1, K] holds the row of batch item b and query q.
+class MaskStrides {
+ public:
+  MaskStrides(const paddle::Tensor& mask, int64_t batch, int64_t queries, int64_t keys) {
+    const auto m = mask.shape();
+    PD_CHECK(m.size() == 4 && (m[0] == batch || m[0] == 1) && m[1] == 1 && (m[2] == queries || m[2] == 1) &&
+                 m[3] == keys,
+             "the attention mask must be [B or 1, 1, Q or 1, K]");
+    batch_ = m[0] == 1 ? 0 : m[2] * keys;
+    row_ = m[2] == 1 ? 0 : keys;
+  }
+  int64_t offset(int64_t b, int64_t q) const { return b * batch_ + q * row_; }
+
+ private:
+  int64_t batch_, row_;
+};
+
+// One row of softmax(x + mask), or of softmax(x) where mask is null: y may be x.
+inline void softmax_row(const float* x, const float* mask, int64_t keys, float* y) {
+  if (mask != nullptr) {
+#pragma omp simd
+    for (int64_t k = 0; k < keys; ++k) y[k] = x[k] + mask[k];
+    x = y;
+  }
+  float max = -INFINITY;
+#pragma omp simd reduction(max : max)
+  for (int64_t k = 0; k < keys; ++k) max = x[k] > max ? x[k] : max;
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t k = 0; k < keys; ++k) {
+    y[k] = fast_exp(x[k] - max);
+    sum += y[k];
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t k = 0; k < keys; ++k) y[k] *= inv;
+}
+
 }  // namespace
 
 // GELU (exact, erf form) of x + bias: v * Phi(v), v = x + bias; x [..., I], bias [I].
@@ -231,13 +272,9 @@ std::vector<paddle::Tensor> MaskedSoftmaxForward(const paddle::Tensor& scores, c
   check_fp32(scores, "softmax scores");
   check_fp32(mask, "softmax mask");
   const auto s = scores.shape();
-  const auto m = mask.shape();
-  PD_CHECK(s.size() == 4 && m.size() == 4, "softmax expects 4-D scores and mask");
+  PD_CHECK(s.size() == 4, "softmax expects 4-D scores");
   const int64_t batch = s[0], heads = s[1], queries = s[2], keys = s[3];
-  PD_CHECK((m[0] == batch || m[0] == 1) && m[1] == 1 && (m[2] == queries || m[2] == 1) && m[3] == keys,
-           "softmax mask must be [B or 1, 1, Q or 1, K]");
-  const int64_t mask_batch_stride = m[0] == 1 ? 0 : m[2] * keys;
-  const int64_t mask_row_stride = m[2] == 1 ? 0 : keys;
+  const MaskStrides mask_strides(mask, batch, queries, keys);
   auto out = paddle::empty_like(scores);
   const float* in = scores.data<float>();
   const float* add = mask.data<float>();
@@ -246,24 +283,7 @@ std::vector<paddle::Tensor> MaskedSoftmaxForward(const paddle::Tensor& scores, c
 #pragma omp parallel for num_threads(threads_for(threads)) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t b = row / (heads * queries), q = row % queries;
-    const float* x = in + row * keys;
-    const float* a = add + b * mask_batch_stride + q * mask_row_stride;
-    float* y = o + row * keys;
-    float max = -INFINITY;
-#pragma omp simd reduction(max : max)
-    for (int64_t k = 0; k < keys; ++k) {
-      y[k] = x[k] + a[k];
-      max = y[k] > max ? y[k] : max;
-    }
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t k = 0; k < keys; ++k) {
-      y[k] = fast_exp(y[k] - max);
-      sum += y[k];
-    }
-    const float inv = 1.0f / sum;
-#pragma omp simd
-    for (int64_t k = 0; k < keys; ++k) y[k] *= inv;
+    softmax_row(in + row * keys, add + mask_strides.offset(b, q), keys, o + row * keys);
   }
   return {out};
 }
@@ -604,3 +624,104 @@ PD_BUILD_OP(visualbert_split_heads).Inputs({"X", "Bias"}).Outputs({"Out"})
     .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(SplitHeadsForward));
 PD_BUILD_OP(visualbert_split_heads_backward).Inputs({"Grad"}).Outputs({"DX", "DBias"})
     .Attrs({"scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(SplitHeadsBackward));
+
+#ifdef VISUALBERT_MKL
+// MKL's CBLAS (Paddle ships it, libmklml_intel.so); MKL_INT is int (LP64), the enumerations are MKL's values.
+extern "C" void cblas_sgemm(int layout, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a,
+                            int lda, const float* b, int ldb, float beta, float* c, int ldc);
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+// Self-attention for inference, without dropout or gradients: per sequence b and head,
+// softmax(((q_b + q_bias) * scale) (k_b + k_bias)^T + mask_b) (v_b + v_bias), written straight into the output.
+// q [Nq, heads * D] and k, v [Nk, heads * D] are the projections before their bias, every sequence's rows one after
+// the other: sequence b's queries are rows q_offsets[b] to q_offsets[b + 1], its keys and values rows k_offsets[b] to
+// k_offsets[b + 1]. A padded batch [B, S, H] is the case of sequences of S rows each, with its additive mask
+// [B or 1, 1, Q or 1, K]; a batch without its padding has no mask. A head's query, key, value and scores stay in a
+// thread's buffers (in cache) from the bias to the context, where the unfused path moves each through memory in its
+// own pass (the head layout, the scores, the probabilities, the context's layout back). The two products are MKL's
+// sgemm on one thread each (MKL runs sequentially inside an OpenMP parallel region); the heads share out the threads.
+std::vector<paddle::Tensor> AttentionForward(const paddle::Tensor& q, const paddle::Tensor& k, const paddle::Tensor& v,
+                                             const paddle::Tensor& q_bias, const paddle::Tensor& k_bias,
+                                             const paddle::Tensor& v_bias, const paddle::Tensor& q_offsets,
+                                             const paddle::Tensor& k_offsets,
+                                             const paddle::optional<paddle::Tensor>& mask, int64_t heads,
+                                             float scale, int64_t threads) {
+  for (const auto* t : {&q, &k, &v, &q_bias, &k_bias, &v_bias}) check_fp32(*t, "attention input");
+  const int64_t hidden = q.shape().back();
+  PD_CHECK(k.shape().back() == hidden && v.shape() == k.shape() && hidden % heads == 0,
+           "attention expects query [..., heads * D], key and value of one shape [..., heads * D]");
+  PD_CHECK(q_bias.numel() == hidden && k_bias.numel() == hidden && v_bias.numel() == hidden,
+           "attention biases must be [heads * D]");
+  PD_CHECK(q_offsets.dtype() == paddle::DataType::INT64 && k_offsets.dtype() == paddle::DataType::INT64 &&
+               q_offsets.numel() == k_offsets.numel() && q_offsets.numel() >= 1,
+           "attention offsets must be int64 [B + 1], for queries and keys alike");
+  const int64_t batch = q_offsets.numel() - 1, depth = hidden / heads;
+  const int64_t* qo = q_offsets.data<int64_t>();
+  const int64_t* ko = k_offsets.data<int64_t>();
+  int64_t max_queries = 0, max_keys = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    PD_CHECK(qo[b] <= qo[b + 1] && ko[b] <= ko[b + 1], "attention offsets must not decrease");
+    max_queries = std::max(max_queries, qo[b + 1] - qo[b]);
+    max_keys = std::max(max_keys, ko[b + 1] - ko[b]);
+  }
+  PD_CHECK(qo[0] == 0 && ko[0] == 0 && qo[batch] * hidden == q.numel() && ko[batch] * hidden == k.numel(),
+           "attention offsets must cover the query and key rows from 0");
+  const float* add = nullptr;
+  std::unique_ptr<MaskStrides> mask_strides;
+  if (mask) {
+    check_fp32(*mask, "attention mask");
+    for (int64_t b = 0; b < batch; ++b) {
+      PD_CHECK(qo[b + 1] - qo[b] == max_queries && ko[b + 1] - ko[b] == max_keys,
+               "a masked attention takes sequences of one length (a padded batch)");
+    }
+    mask_strides = std::make_unique<MaskStrides>(*mask, batch, max_queries, max_keys);
+    add = mask->data<float>();
+  }
+  auto out = paddle::empty(q.shape(), paddle::DataType::FLOAT32, paddle::CPUPlace());
+  float* o = out.data<float>();
+  // (x + bias) * factor, head h of `rows` rows from row `first` of [N, hidden], into a contiguous buffer. (The
+  // pointers are taken once: Tensor::data is a checked call, too slow for an inner loop.)
+  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
+  const float *qb = q_bias.data<float>(), *kb = k_bias.data<float>(), *vb = v_bias.data<float>();
+  auto gather = [&](const float* x, const float* bias, float factor, int64_t first, int64_t rows, int64_t h,
+                    float* dst) {
+    const float* bh = bias + h * depth;
+    for (int64_t t = 0; t < rows; ++t) {
+      const float* src = x + (first + t) * hidden + h * depth;
+#pragma omp simd
+      for (int64_t d = 0; d < depth; ++d) dst[t * depth + d] = (src[d] + bh[d]) * factor;
+    }
+  };
+#pragma omp parallel num_threads(threads_for(threads))
+  {
+    std::vector<float> buffer(static_cast<size_t>((max_queries + 2 * max_keys) * depth + max_queries * max_keys));
+    float* qh = buffer.data();
+    float* kh = qh + max_queries * depth;
+    float* vh = kh + max_keys * depth;
+    float* scores = vh + max_keys * depth;
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t queries = qo[b + 1] - qo[b], keys = ko[b + 1] - ko[b];
+        if (queries == 0) continue;
+        gather(qp, qb, scale, qo[b], queries, h, qh);
+        gather(kp, kb, 1.0f, ko[b], keys, h, kh);
+        gather(vp, vb, 1.0f, ko[b], keys, h, vh);
+        cblas_sgemm(kRowMajor, kNoTrans, kTrans, queries, keys, depth, 1.0f, qh, depth, kh, depth, 0.0f, scores, keys);
+        for (int64_t t = 0; t < queries; ++t) {
+          float* row = scores + t * keys;
+          softmax_row(row, add == nullptr ? nullptr : add + mask_strides->offset(b, t), keys, row);
+        }
+        cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, queries, depth, keys, 1.0f, scores, keys, vh, depth, 0.0f,
+                    o + qo[b] * hidden + h * depth, hidden);
+      }
+    }
+  }
+  return {out};
+}
+
+PD_BUILD_OP(visualbert_attention)
+    .Inputs({"Q", "K", "V", "QBias", "KBias", "VBias", "QOffsets", "KOffsets", paddle::Optional("Mask")})
+    .Outputs({"Out"}).Attrs({"heads: int64_t", "scale: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(AttentionForward));
+#endif  // VISUALBERT_MKL

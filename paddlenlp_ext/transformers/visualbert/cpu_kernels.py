@@ -22,6 +22,7 @@ from ... import runtime
 
 __all__ = [
     "available",
+    "records_grad",
     "bias_gelu",
     "split_heads",
     "masked_softmax",
@@ -30,6 +31,8 @@ __all__ = [
     "dropout",
     "dropout_matmul",
     "swap_axes12",
+    "mkl_available",
+    "attention",
 ]
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels.cc")
@@ -39,6 +42,10 @@ if platform.machine() in ("x86_64", "AMD64"):
 # Paddle's MKL runs on Intel's OpenMP runtime; the kernels join the same thread pool rather than start GCC's, whose
 # threads would contend with MKL's for the cores (GCC's -fopenmp code calls the GOMP_* entry points libiomp5 has).
 _LINK = ["-l:libiomp5.so"]
+if os.path.exists(os.path.join(os.path.dirname(paddle.__file__), "libs", "libmklml_intel.so")):
+    # Paddle's x86 builds ship MKL: the fused attention of inference calls its sgemm (elsewhere it is not built)
+    _FLAGS.append("-DVISUALBERT_MKL")
+    _LINK.append("-l:libmklml_intel.so")
 _BUILD_LOCK = threading.Lock()
 
 
@@ -128,9 +135,10 @@ def _threads() -> int:
     return runtime.math_threads()
 
 
-def _needs_grad(*tensors):
-    """Whether autograd must see the kernel: recording is on and some input wants a gradient."""
-    return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
+def records_grad(*tensors):
+    """Whether autograd must see an operation on these tensors (None allowed): recording is on and one of them wants
+    a gradient."""
+    return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
 
 
 def _remember_inputs(ctx, *tensors):
@@ -158,7 +166,7 @@ class _BiasGelu(paddle.autograd.PyLayer):
 def bias_gelu(x, bias):
     """F.gelu(x + bias), the exact (erf) form, for x [..., I] and bias [I]: a linear layer's bias and activation
     in one pass."""
-    if _needs_grad(x, bias):
+    if records_grad(x, bias):
         return _BiasGelu.apply(x, bias)
     return _module().visualbert_bias_gelu(x, bias, _threads())
 
@@ -178,7 +186,7 @@ class _SplitHeads(paddle.autograd.PyLayer):
 def split_heads(x, bias, heads, scale=1.0):
     """(x + bias) * scale from [B, S, heads * D] to [B, heads, S, D]: the bias of a query, key or value projection,
     the attention scale and the head layout in one pass, keeping nothing for the backward."""
-    if _needs_grad(x, bias):
+    if records_grad(x, bias):
         return _SplitHeads.apply(x, bias, heads, scale)
     return _module().visualbert_split_heads(x, bias, heads, scale, _threads())
 
@@ -198,7 +206,7 @@ class _MaskedSoftmax(paddle.autograd.PyLayer):
 
 def masked_softmax(scores, mask):
     """softmax(scores + mask, axis=-1) for scores [B, heads, Q, K] and an additive mask [B or 1, 1, Q or 1, K]."""
-    if _needs_grad(scores):
+    if records_grad(scores):
         return _MaskedSoftmax.apply(scores, mask)
     return _module().visualbert_masked_softmax(scores, mask, _threads())
 
@@ -220,7 +228,7 @@ class _LayerNorm(paddle.autograd.PyLayer):
 
 def layer_norm(x, weight, bias, epsilon):
     """F.layer_norm over the last axis of x with weight and bias."""
-    if _needs_grad(x, weight, bias):
+    if records_grad(x, weight, bias):
         return _LayerNorm.apply(x, weight, bias, epsilon)
     return _module().visualbert_layer_norm(x, weight, bias, epsilon, _threads())[0]
 
@@ -264,7 +272,7 @@ def bias_dropout_add_norm(x, bias, residual, weight, norm_bias, epsilon, p):
     """F.layer_norm(dropout(x + bias, p) + residual, weight, norm_bias, epsilon) over the last axis: the end of a
     transformer block (a linear layer's bias, dropout, the residual connection, LayerNorm) in one pass. p = 0 (as in
     evaluation) drops nothing."""
-    if _needs_grad(x, bias, residual, weight, norm_bias):
+    if records_grad(x, bias, residual, weight, norm_bias):
         return _BiasDropoutAddNorm.apply(x, bias, residual, weight, norm_bias, epsilon, p)
     seed, threshold, _ = _dropout_draw(p)
     return _module().visualbert_bias_dropout_add_norm(
@@ -289,7 +297,7 @@ class _Dropout(paddle.autograd.PyLayer):
 def dropout(x, p):
     """Inverted dropout at rate p' = round(p * 2^32) / 2^32 (|p' - p| < 1.2e-10): each element is zeroed with
     probability p', else scaled by 1 / (1 - p'). The backward keeps a one-byte mask per element."""
-    if _needs_grad(x):
+    if records_grad(x):
         return _Dropout.apply(x, p)
     seed, threshold, _ = _dropout_draw(p)
     return _module().visualbert_dropout(x, seed, threshold, _threads())[0]
@@ -322,7 +330,7 @@ class _DropoutMatmul(paddle.autograd.PyLayer):
 
 def dropout_matmul(probs, value, p):
     """dropout(probs, p) @ value."""
-    if _needs_grad(probs, value):
+    if records_grad(probs, value):
         return _DropoutMatmul.apply(probs, value, p)
     return paddle.matmul(dropout(probs, p), value)
 
@@ -339,6 +347,28 @@ class _SwapAxes12(paddle.autograd.PyLayer):
 
 def swap_axes12(x):
     """x [A, B, C, D] -> [A, C, B, D], contiguous, keeping nothing for the backward."""
-    if _needs_grad(x):
+    if records_grad(x):
         return _SwapAxes12.apply(x)
     return _module().visualbert_swap_axes12(x, _threads())
+
+
+def mkl_available() -> bool:
+    """Whether `attention`, which calls MKL's sgemm, is built: it is where Paddle ships MKL (its x86 builds)."""
+    return available() and hasattr(_module(), "visualbert_attention")
+
+
+def attention(query, key, value, query_bias, key_bias, value_bias, heads, scale, mask=None, offsets=None):
+    """softmax(((query + query_bias) * scale) @ (key + key_bias)^T + mask) @ (value + value_bias) per sequence and
+    head, for inference: no dropout, no gradient. The projections come before their bias, H = heads * D.
+
+    A padded batch: query [B, Q, H], key and value [B, K, H], mask additive [B or 1, 1, Q or 1, K].
+    A batch without its padding: query [Nq, H], key and value [Nk, H], every sequence's rows one after the other, no
+    mask, offsets = (query_offsets, key_offsets), int64 [B + 1]: sequence b's queries are rows query_offsets[b] to
+    query_offsets[b + 1], its keys and values rows key_offsets[b] to key_offsets[b + 1].
+    Returns the context, shaped as the query."""
+    if offsets is None:
+        steps = paddle.arange(query.shape[0] + 1, dtype="int64")
+        offsets = (steps * query.shape[1], steps * key.shape[1])
+    return _module().visualbert_attention(
+        query, key, value, query_bias, key_bias, value_bias, *offsets, mask, heads, scale, _threads()
+    )
