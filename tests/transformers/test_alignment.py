@@ -40,7 +40,7 @@ def test_checkpoint_config_parity_and_round_trip(name, tmp_path):
         assert np.array_equal(value.numpy(), returned[key].numpy()), key
 
 
-@pytest.mark.parametrize("name", ["visualbert-vqa", "visualbert-nlvr2"])
+@pytest.mark.parametrize("name", ["visualbert-vqa", "visualbert-nlvr2", "visualbert-vcr"])
 def test_prediction_path_gives_hfs_logits(name, tmp_path, monkeypatch):
     """Prediction (eval, no gradient, no hidden states asked) runs the fused CPU attention on the batch's real rows
     only; the logits are HF's within the tolerance."""

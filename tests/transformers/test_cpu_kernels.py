@@ -312,10 +312,13 @@ def test_attention_refuses_offsets_that_do_not_fit():
         )
 
 
-@pytest.mark.parametrize("architecture", ["VisualBertForQuestionAnswering", "VisualBertForVisualReasoning"])
+@pytest.mark.parametrize(
+    "architecture",
+    ["VisualBertForQuestionAnswering", "VisualBertForVisualReasoning", "VisualBertForMultipleChoice"],
+)
 def test_prediction_skips_the_padding_with_the_same_numbers(tiny, monkeypatch, architecture):
-    """In prediction (eval, no gradient), the QA and NLVR2 heads run the encoder on the real rows only, with the
-    fused attention; their logits are the padded batch's through Paddle's operators."""
+    """In prediction (eval, no gradient), the heads that read a few positions run the encoder on the real rows only,
+    with the fused attention; their logits are the padded batch's through Paddle's operators."""
     model = getattr(modeling, architecture)(tiny[1](num_labels=7)).eval()
     inputs = compare.make_inputs(architecture, model.config, batch_size=4, seed=8)
     features = {k: paddle.to_tensor(v) for k, v in inputs.items() if "labels" not in k}
@@ -336,7 +339,9 @@ def test_prediction_skips_the_padding_with_the_same_numbers(tiny, monkeypatch, a
     seen.clear()
     monkeypatch.setattr(modeling.VisualBertModel, "_unpadded", lambda *args: None)
     padded = logits()
-    assert len(seen) == model.config.num_hidden_layers and seen[0][:2] == [4, inputs["attention_mask"].shape[1] + 10]
+    sequences = inputs["attention_mask"].size // inputs["attention_mask"].shape[-1]  # B, or B * choices
+    length = inputs["attention_mask"].shape[-1] + inputs["visual_attention_mask"].shape[-1]
+    assert len(seen) == model.config.num_hidden_layers and seen[0][:2] == [sequences, length]
     monkeypatch.setattr(modeling, "_cpu_kernels", lambda x: False)
     reference = logits()
     np.testing.assert_allclose(unpadded, reference, atol=1e-5)

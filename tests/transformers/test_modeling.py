@@ -280,10 +280,13 @@ def test_output_rows_computes_those_positions_of_the_last_layer(tiny):
         model(**inputs, output_rows=rows, output_attentions=True)
 
 
-@pytest.mark.parametrize("architecture", ["VisualBertForQuestionAnswering", "VisualBertForVisualReasoning"])
+@pytest.mark.parametrize(
+    "architecture",
+    ["VisualBertForQuestionAnswering", "VisualBertForVisualReasoning", "VisualBertForMultipleChoice"],
+)
 def test_heads_that_read_few_positions_give_the_full_computations_numbers(tiny, architecture):
-    """The QA and NLVR2 heads let the last layer compute only the rows they read; asking for every hidden state
-    makes it compute all of them. Same logits, loss and gradients either way (dropout off)."""
+    """The QA, NLVR2 and multiple-choice heads let the last layer compute only the rows they read; asking for every
+    hidden state makes it compute all of them. Same logits, loss and gradients either way (dropout off)."""
     model = getattr(modeling, architecture)(
         tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=7)
     )
@@ -301,7 +304,7 @@ def test_heads_that_read_few_positions_give_the_full_computations_numbers(tiny, 
         grads = {n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None}
         results.append((out.logits.numpy(), float(out.loss), grads))
     (logits, loss, grads), (full_logits, full_loss, full_grads) = results
-    length = inputs["input_ids"].shape[1] + inputs["visual_embeds"].shape[1]
+    length = inputs["input_ids"].shape[-1] + inputs["visual_embeds"].shape[-2]
     assert rows_computed == [2 if architecture == "VisualBertForQuestionAnswering" else 1, length]
     np.testing.assert_allclose(logits, full_logits, atol=1e-5)
     assert loss == pytest.approx(full_loss, rel=1e-5)

@@ -612,10 +612,10 @@ class VisualBertModel(VisualBertPretrainedModel):
         self.embeddings.word_embeddings = value
 
     def _unpadded(self, embedding_output, attention_mask, output_rows):
-        """Inference with output_rows (the QA and NLVR2 heads) where the fused CPU attention runs: the batch without
-        its padding, (hidden states [N, H], `_Unpadded`, output_rows as indices of rows [B, R]), so that no layer
-        computes the padding (8% of the rows of the benchmark's batch), which nothing the heads read depends on. None
-        where that does not hold, where the mask is not 0/1, or where an output row is padding."""
+        """Inference with output_rows (the QA, NLVR2 and multiple-choice heads) where the fused CPU attention runs:
+        the batch without its padding, (hidden states [N, H], `_Unpadded`, output_rows as indices of rows [B, R]), so
+        that no layer computes the padding (8% of the rows of the benchmark's batch), which nothing the heads read
+        depends on. None where that does not hold, where the mask is not 0/1, or where an output row is padding."""
         if output_rows is None or self.bypass_transformer:
             return None
         if not all(layer.attention.self.fused_inference(embedding_output) for layer in self.encoder.layer):
@@ -889,6 +889,8 @@ class VisualBertForMultipleChoice(VisualBertPretrainedModel):
         for name, value in inputs.items():
             if isinstance(value, paddle.Tensor) and name != "head_mask":
                 inputs[name] = value.reshape([-1] + value.shape[2:])  # [B, C, ...] -> [B * C, ...]
+        if not _every_row_needed(self.config, inputs):  # the last layer computes [CLS] only
+            inputs["output_rows"] = paddle.zeros([text.shape[0] * num_choices, 1], dtype="int64")
         outputs = self.visual_bert(**inputs, return_dict=True)
         logits = self.cls(self.dropout(outputs.pooler_output)).reshape([-1, num_choices])  # [B, C]
         loss = None if labels is None else F.cross_entropy(logits, labels.reshape([-1]))
