@@ -161,6 +161,21 @@ def run_paddle(model, inputs: dict, grads: bool = False):
     return outputs, gradients
 
 
+def prediction_differences(hf_model, pd_model, inputs: dict) -> dict:
+    """{"<output> in prediction": row} for the models' first output in prediction: eval mode, no gradient and no hidden
+    states asked, the path on which this project's heads leave out the padding and fuse the attention (CPU)."""
+    import torch
+
+    features = {k: np.asarray(v) for k, v in inputs.items() if "labels" not in k}
+    with torch.no_grad():
+        hf_output = hf_model(**{k: torch.from_numpy(v) for k, v in features.items()}, return_dict=True)
+    with paddle.no_grad():
+        pd_output = pd_model(**{k: paddle.to_tensor(v) for k, v in features.items()}, return_dict=True)
+    key = next(iter(hf_output.keys()))
+    row = differences({key: hf_output[key].numpy()}, {key: pd_output[key].numpy()})[key]
+    return {f"{key} in prediction": row}
+
+
 def _analytically_zero(name, grad):
     """Gradients that are exactly zero in exact arithmetic: a bias added to every key (softmax ignores a shift shared
     by all keys of a query) and MultipleChoice's one-element cls.bias (shared by every choice)."""
@@ -238,6 +253,7 @@ def compare_checkpoint(name: str, hf_dir=None, paddle_dir=None, random_init=Fals
         hf_out, hf_grads = run_hf(hf_model, inputs, grads)
         pd_out, pd_grads = run_paddle(pd_model, inputs, grads)
         report = differences(hf_out, pd_out, hf_grads if grads else None, pd_grads if grads else None)
+        report.update(prediction_differences(hf_model, pd_model, inputs))
         if not random_init and name in GOLDEN:
             key, index, expected = GOLDEN[name]
             got = run_paddle(pd_model, golden_inputs(dim))[0][key][index]
