@@ -305,6 +305,9 @@ def test_attention_refuses_offsets_that_do_not_fit():
     starts = paddle.to_tensor([0, 2, 5], dtype="int64")  # covers 5 of the 6 rows
     with pytest.raises(Exception, match="offsets must cover the query and key rows"):
         cpu_kernels.attention(x, x, x, bias, bias, bias, 2, 1.0, offsets=(starts, starts))
+    halves, no_keys = paddle.to_tensor([0, 3, 6], dtype="int64"), paddle.to_tensor([0, 6, 6], dtype="int64")
+    with pytest.raises(Exception, match="queries must have keys"):
+        cpu_kernels.attention(x, x, x, bias, bias, bias, 2, 1.0, offsets=(halves, no_keys))
     uneven = paddle.to_tensor([0, 2, 6], dtype="int64")
     with pytest.raises(Exception, match="one length"):
         cpu_kernels.attention(

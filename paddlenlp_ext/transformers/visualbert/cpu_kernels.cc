@@ -661,6 +661,7 @@ std::vector<paddle::Tensor> AttentionForward(const paddle::Tensor& q, const padd
   int64_t max_queries = 0, max_keys = 0;
   for (int64_t b = 0; b < batch; ++b) {
     PD_CHECK(qo[b] <= qo[b + 1] && ko[b] <= ko[b + 1], "attention offsets must not decrease");
+    PD_CHECK(qo[b] == qo[b + 1] || ko[b] < ko[b + 1], "a sequence with queries must have keys");
     max_queries = std::max(max_queries, qo[b + 1] - qo[b]);
     max_keys = std::max(max_keys, ko[b + 1] - ko[b]);
   }
