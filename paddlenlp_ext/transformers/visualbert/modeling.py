@@ -361,10 +361,11 @@ class VisualBertSelfAttention(nn.Layer):
         queries = _take_rows(hidden_states, query_rows)
         if isinstance(attention_mask, _Unpadded):  # only where fused_inference holds: VisualBertModel._unpadded
             return (self._fused(queries, hidden_states, offsets=attention_mask.offsets(query_rows)),)
-        plain = head_mask is None and not output_attentions and attention_mask is not None
-        if plain and _cpu_kernels(attention_mask) and self.fused_inference(hidden_states):
+        plain = head_mask is None and not output_attentions  # nothing reads the probabilities
+        kernel_mask = attention_mask is not None and _cpu_kernels(attention_mask)
+        if plain and kernel_mask and self.fused_inference(hidden_states):
             return (self._fused(queries, hidden_states, mask=attention_mask),)
-        if head_mask is None and not output_attentions and _use_fused_attention(hidden_states):
+        if plain and _use_fused_attention(hidden_states):
             heads = [0, 0, self.num_attention_heads, self.attention_head_size]
             query = self.query(queries).reshape(heads)  # [B, S, heads, head_size]
             key = self.key(hidden_states).reshape(heads)
@@ -810,6 +811,11 @@ def _every_row_needed(config, inputs):
                ("output_attentions", "output_hidden_states"))  # fmt: skip
 
 
+def _cls_rows(config, inputs, batch):
+    """output_rows for a head that reads the pooled [CLS] only: [batch, 1] zeros, or None if every row is needed."""
+    return None if _every_row_needed(config, inputs) else paddle.zeros([batch, 1], dtype="int64")
+
+
 class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
     """VQA: dropout -> Linear(H, num_labels) on the hidden state of the token at attention_mask.sum(1) - 2, the
     [MASK] before the final [SEP] of `[CLS] question ? [MASK] [SEP]` (text must be right-padded).
@@ -860,8 +866,8 @@ class VisualBertForVisualReasoning(VisualBertPretrainedModel):
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        if not _every_row_needed(self.config, inputs) and input_ids is not None:  # the last layer computes [CLS] only
-            inputs["output_rows"] = paddle.zeros([input_ids.shape[0], 1], dtype="int64")
+        if input_ids is not None:  # the last layer computes [CLS] only
+            inputs["output_rows"] = _cls_rows(self.config, inputs, input_ids.shape[0])
         outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
         logits = self.cls(self.dropout(outputs.pooler_output))  # [B, num_labels]
         loss = None if labels is None else F.cross_entropy(logits, labels.reshape([-1]))
@@ -889,8 +895,7 @@ class VisualBertForMultipleChoice(VisualBertPretrainedModel):
         for name, value in inputs.items():
             if isinstance(value, paddle.Tensor) and name != "head_mask":
                 inputs[name] = value.reshape([-1] + value.shape[2:])  # [B, C, ...] -> [B * C, ...]
-        if not _every_row_needed(self.config, inputs):  # the last layer computes [CLS] only
-            inputs["output_rows"] = paddle.zeros([text.shape[0] * num_choices, 1], dtype="int64")
+        inputs["output_rows"] = _cls_rows(self.config, inputs, text.shape[0] * num_choices)  # each choice's [CLS]
         outputs = self.visual_bert(**inputs, return_dict=True)
         logits = self.cls(self.dropout(outputs.pooler_output)).reshape([-1, num_choices])  # [B, C]
         loss = None if labels is None else F.cross_entropy(logits, labels.reshape([-1]))
