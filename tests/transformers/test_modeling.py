@@ -250,6 +250,7 @@ def test_linear_matches_paddle_linear_with_gradients(rng, transpose_weight):
 def test_fused_attention_path_gives_the_default_paths_numbers(tiny, monkeypatch):
     """The scaled_dot_product_attention branch (taken on GPU in fp16/bf16) is checked here in fp32 on CPU, where it
     falls back to Paddle's math backend: same layout, mask and scale as the default path."""
+    paddle.seed(4)  # the model's draw no longer depends on which tests ran before
     model = modeling.VisualBertForPreTraining(tiny[1]()).eval()
     inputs = compare.make_inputs("VisualBertForPreTraining", model.config, seed=4)
     tensors = {k: paddle.to_tensor(v) for k, v in inputs.items() if "labels" not in k}
@@ -258,8 +259,8 @@ def test_fused_attention_path_gives_the_default_paths_numbers(tiny, monkeypatch)
     monkeypatch.setattr(modeling, "_use_fused_attention", lambda query: True)
     fused = model(**tensors, return_dict=True)
     np.testing.assert_allclose(fused.prediction_logits.numpy(), default.prediction_logits.numpy(), atol=1e-5)
-    np.testing.assert_allclose(
-        fused.seq_relationship_logits.numpy(), default.seq_relationship_logits.numpy(), atol=1e-6
+    np.testing.assert_allclose(  # fp32 rounding of another summation order: relative 1.8e-6 seen
+        fused.seq_relationship_logits.numpy(), default.seq_relationship_logits.numpy(), rtol=1e-5, atol=1e-6
     )
     with_attentions = model(**tensors, output_attentions=True, return_dict=True)  # needs the probabilities
     assert len(with_attentions.attentions) == model.config.num_hidden_layers
