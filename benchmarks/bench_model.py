@@ -4,14 +4,474 @@ side on this machine with the same thread count, config, seed and inputs; prints
 python benchmarks/bench_model.py                      # BERT-base, batch 8, text 32, 100 boxes x 2048, every core
 python benchmarks/bench_model.py --threads 1 --rounds 5
 python benchmarks/bench_model.py --batch_size 64 --text_length 20 --phases inference   # VQA questions/s
+
+Speed and memory of this project's VisualBERT against HF transformers' on the same machine and thread count.
+
+Each framework runs in its own process that imports only that framework, so the peak resident memory of the process is
+its own. The two processes are built first, then take turns one timed iteration at a time (which one leads alternates),
+with a pause between iterations so that the idle one's OpenMP threads stop spinning: a slow spell of the machine (other
+tenants of a shared host) falls on both alike, and each pair of neighbouring iterations gives one Paddle / transformers
+ratio. Both models are built from the same config with the same seed and fed the same seeded inputs.
+
+Model FLOPs count the matrix multiplications (2 per multiply-add); a training step counts 3x the forward (the backward
+is 2x). Each timed iteration is followed by a timed fp32 n x n matmul in the same process, so the machine's matmul
+throughput is measured in the same minutes as the model; model FLOP utilisation (MFU) = model FLOPs / time / that
+throughput (the faster of the two frameworks' medians during the phase).
+
+This script imports no framework at the top: `_Worker` runs it again as the worker, and the transformers worker must
+not load Paddle.
 """
 
+import argparse
+import json
 import os
+import platform
+import statistics
+import subprocess
 import sys
+import time
+from dataclasses import asdict, dataclass, fields
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import numpy as np
 
-from paddlenlp_ext.transformers.visualbert.benchmark import main  # noqa: E402
+FRAMEWORKS = ("transformers", "paddle")
+PHASES = ("inference", "train")
+ARCHITECTURES = ("VisualBertForQuestionAnswering", "VisualBertForPreTraining", "VisualBertForVisualReasoning")
+
+
+@dataclass
+class BenchConfig:
+    architecture: str = "VisualBertForQuestionAnswering"  # one of ARCHITECTURES
+    batch_size: int = 8
+    text_length: int = 32  # T; questions are right-padded to it, some of them shorter
+    num_boxes: int = 100  # V
+    visual_embedding_dim: int = 2048  # D: the VQA/COCO features
+    num_labels: int = 3129  # the VQA answer vocabulary
+    hidden_size: int = 768  # BERT-base from here down
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    vocab_size: int = 30522
+    threads: int = 1  # math threads in both frameworks; the CLI's default is runtime.cpu_threads()
+    warmup: int = 2  # untimed iterations first: allocator and library caches settle
+    steps: int = 5  # timed iterations; their median is the result
+    matmul_size: int = 2048
+    seed: int = 0
+
+    def model_config(self) -> dict:
+        """The VisualBertConfig fields (the same names in both frameworks)."""
+        names = ("visual_embedding_dim", "num_labels", "hidden_size", "num_hidden_layers", "num_attention_heads")
+        names += ("intermediate_size", "vocab_size")
+        return {name: getattr(self, name) for name in names}
+
+
+def forward_flops(cfg: BenchConfig) -> float:
+    """Matmul FLOPs of one forward pass of the whole model at this config."""
+    b, t, v, h, i = cfg.batch_size, cfg.text_length, cfg.num_boxes, cfg.hidden_size, cfg.intermediate_size
+    s = t + v
+    projection = 2 * b * v * cfg.visual_embedding_dim * h
+    per_layer = 2 * b * s * (4 * h * h + 2 * h * i) + 2 * 2 * b * s * s * h  # q, k, v, out, FFN; scores, context
+    pooler = 2 * b * h * h
+    if cfg.architecture == "VisualBertForPreTraining":
+        head = 2 * b * s * h * (h + cfg.vocab_size) + 2 * b * h * 2  # MLM transform + decoder; sentence-image
+    else:
+        head = 2 * b * h * cfg.num_labels
+    return float(projection + cfg.num_hidden_layers * per_layer + pooler + head)
+
+
+def make_inputs(cfg: BenchConfig) -> dict:
+    """Seeded numpy inputs: right-padded text (the first row full), every box real, labels for the head's loss."""
+    rng = np.random.default_rng(cfg.seed)
+    b, t, v = cfg.batch_size, cfg.text_length, cfg.num_boxes
+    lengths = rng.integers(t // 2, t + 1, b)
+    lengths[0] = t
+    attention_mask = (np.arange(t) < lengths[:, None]).astype("int64")
+    inputs = {
+        # ids from 1000 up are wordpieces in BERT's vocab, clear of [PAD], [CLS], [SEP] and the unused slots
+        "input_ids": rng.integers(min(1000, cfg.vocab_size // 2), cfg.vocab_size, (b, t)) * attention_mask,
+        "attention_mask": attention_mask,
+        "token_type_ids": np.zeros((b, t), "int64"),
+        "visual_embeds": rng.random((b, v, cfg.visual_embedding_dim), dtype=np.float32),
+        "visual_attention_mask": np.ones((b, v), "int64"),
+        "visual_token_type_ids": np.zeros((b, v), "int64"),
+    }
+    if cfg.architecture == "VisualBertForQuestionAnswering":
+        scores = np.zeros((b, cfg.num_labels), "float32")
+        for row in scores:
+            row[rng.choice(cfg.num_labels, 3, replace=False)] = [1.0, 0.6, 0.3]
+        inputs["labels"] = scores
+    elif cfg.architecture == "VisualBertForPreTraining":
+        labels = np.full((b, t + v), -100, "int64")
+        masked = (rng.random((b, t)) < 0.15) & (attention_mask == 1)
+        labels[:, :t][masked] = inputs["input_ids"][masked]
+        inputs["labels"] = labels
+        inputs["sentence_image_labels"] = rng.integers(0, 2, b)
+    elif cfg.architecture == "VisualBertForVisualReasoning":
+        inputs["labels"] = rng.integers(0, cfg.num_labels, b)
+    else:
+        raise ValueError(f"architecture {cfg.architecture!r} is not one of {ARCHITECTURES}")
+    return inputs
+
+
+LABELS = ("labels", "sentence_image_labels")
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _Paddle:
+    """The project's model, set up as the trainer sets up a CPU run: runtime.configure_cpu."""
+
+    def __init__(self, threads: int):
+        import paddle
+
+        from paddlenlp_ext.runtime import configure_cpu
+
+        paddle.set_device("cpu")
+        configure_cpu(threads)
+        self.paddle = paddle
+
+    def matmul(self, n: int) -> float:
+        """Seconds of one n x n fp32 matmul; the operands are drawn (and freed) outside the timing."""
+        a, b = self.paddle.randn([n, n]), self.paddle.randn([n, n])
+        start = time.perf_counter()
+        self.paddle.matmul(a, b).numpy()
+        return time.perf_counter() - start
+
+    def build(self, cfg: BenchConfig, inputs: dict, train: bool):
+        from paddlenlp_ext.transformers.visualbert import modeling
+        from paddlenlp_ext.transformers.visualbert.configuration import VisualBertConfig
+
+        paddle = self.paddle
+        paddle.seed(cfg.seed)
+        model = getattr(modeling, cfg.architecture)(VisualBertConfig(**cfg.model_config()))
+        tensors = {k: paddle.to_tensor(v) for k, v in inputs.items()}
+        if not train:
+            model.eval()
+            features = {k: v for k, v in tensors.items() if k not in LABELS}
+
+            def infer():
+                with paddle.no_grad():
+                    return model(**features, return_dict=True)[0].numpy()
+
+            return infer
+        model.train()
+        optimizer = paddle.optimizer.AdamW(learning_rate=2e-5, parameters=model.parameters(), weight_decay=0.01)
+
+        def step():
+            loss = model(**tensors, return_dict=True).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.clear_grad(set_to_zero=False)  # free the gradients, as torch's zero_grad(set_to_none=True)
+            return float(loss)
+
+        return step
+
+
+class _Transformers:
+    def __init__(self, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+
+    def matmul(self, n: int) -> float:
+        a, b = self.torch.randn(n, n), self.torch.randn(n, n)
+        start = time.perf_counter()
+        (a @ b).numpy()
+        return time.perf_counter() - start
+
+    def build(self, cfg: BenchConfig, inputs: dict, train: bool):
+        import transformers
+
+        torch = self.torch
+        torch.manual_seed(cfg.seed)
+        model = getattr(transformers, cfg.architecture)(transformers.VisualBertConfig(**cfg.model_config()))
+        tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        if not train:
+            model.eval()
+            features = {k: v for k, v in tensors.items() if k not in LABELS}
+
+            def infer():
+                with torch.no_grad():
+                    return model(**features, return_dict=True)[0].numpy()
+
+            return infer
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
+
+        def step():
+            loss = model(**tensors, return_dict=True).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return loss.item()
+
+        return step
+
+
+class _Measurement:
+    """One framework's phase in this process: the model's iteration, and the matmul timed after each."""
+
+    def __init__(self, framework: str, phase: str, cfg: BenchConfig):
+        self.cfg, self.phase = cfg, phase
+        self.runner = {"paddle": _Paddle, "transformers": _Transformers}[framework](cfg.threads)
+        self.fn = self.runner.build(cfg, make_inputs(cfg), train=phase == "train")
+        for _ in range(cfg.warmup):  # allocator and library caches settle
+            self.fn()
+            self.runner.matmul(cfg.matmul_size)
+        self.rss_before = _rss_mb()
+        self.seconds, self.matmul_seconds = [], []
+
+    def iteration(self) -> float:
+        start = time.perf_counter()
+        self.fn()
+        self.seconds.append(time.perf_counter() - start)
+        self.matmul_seconds.append(self.runner.matmul(self.cfg.matmul_size))
+        return self.seconds[-1]
+
+    def result(self) -> dict:
+        """Seconds per iteration and their median, matmul GFLOP/s (median), peak and pre-timing RSS (MB)."""
+        matmul = statistics.median(self.matmul_seconds)
+        return {
+            "seconds": self.seconds, "median": statistics.median(self.seconds), "matmul_seconds": self.matmul_seconds,
+            "matmul_gflops": 2 * self.cfg.matmul_size**3 / matmul / 1e9, "peak_rss_mb": _peak_rss_mb(),
+            "rss_before_mb": self.rss_before,
+        }  # fmt: skip
+
+
+def measure(framework: str, phase: str, cfg: BenchConfig) -> dict:
+    """One framework's measurement of `phase` in this process, on its own (see _Measurement.result)."""
+    measurement = _Measurement(framework, phase, cfg)
+    for _ in range(cfg.steps):
+        measurement.iteration()
+    return measurement.result()
+
+
+_MARK = "@bench "  # the protocol's lines on the worker's stdout; anything else there is the frameworks' own output
+_SETTLE_S = 0.3  # pause before each timed iteration: Intel OpenMP's idle threads spin for 200 ms by default
+
+
+def _serve(framework: str, phase: str, cfg: BenchConfig):
+    """The worker: prepare and warm up, say ready, then time one iteration per "run" line on stdin until "stop"."""
+    measurement = _Measurement(framework, phase, cfg)
+    print(_MARK + json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        print(_MARK + json.dumps({"seconds": measurement.iteration()}), flush=True)
+    print(_MARK + json.dumps(measurement.result()), flush=True)
+
+
+class _Worker:
+    """A framework's measurement process (this script run with --worker), driven line by line."""
+
+    def __init__(self, framework: str, phase: str, cfg: BenchConfig):
+        self.name = f"{framework} {phase}"
+        env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+        command = [sys.executable, os.path.abspath(__file__), "--worker", framework, phase, json.dumps(asdict(cfg))]
+        self.process = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self._reply()  # ready
+
+    def _reply(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith(_MARK):
+                return json.loads(line[len(_MARK) :])
+        error = self.process.stderr.read()[-4000:]
+        raise RuntimeError(f"{self.name} failed (exit {self.process.wait()}):\n{error}")
+
+    def run(self) -> float:
+        self.process.stdin.write("run\n")
+        self.process.stdin.flush()
+        return self._reply()["seconds"]
+
+    def finish(self) -> dict:
+        self.process.stdin.write("stop\n")
+        self.process.stdin.flush()
+        result = self._reply()
+        self.process.wait()
+        return result
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure_side_by_side(phase: str, cfg: BenchConfig, lead: str = FRAMEWORKS[0]) -> dict:
+    """Both frameworks' measurement of `phase`, their timed iterations interleaved (see the module docstring);
+    `lead` goes first in the first pair. Returns {framework: result} as `measure` gives it."""
+    steps = cfg.steps
+    order = [lead] + [fw for fw in FRAMEWORKS if fw != lead]
+    workers = {}
+    try:
+        for fw in order:  # one at a time: building and warming up are not timed, but they would contend
+            workers[fw] = _Worker(fw, phase, cfg)
+        for step in range(steps):
+            for fw in order if step % 2 == 0 else order[::-1]:
+                time.sleep(_SETTLE_S)
+                workers[fw].run()
+        return {fw: workers[fw].finish() for fw in FRAMEWORKS}
+    finally:
+        for worker in workers.values():
+            worker.kill()
+
+
+def summarize(runs: list, cfg: BenchConfig) -> dict:
+    """Medians over rounds per framework and phase, Paddle / transformers ratios, throughput and MFU."""
+    phases = [phase for phase in PHASES if phase in runs[0][FRAMEWORKS[0]]]
+    median = lambda fw, phase, key: statistics.median(run[fw][phase][key] for run in runs)  # noqa: E731
+    summary = {fw: {} for fw in FRAMEWORKS}
+    for fw in FRAMEWORKS:
+        row = summary[fw]
+        for phase in phases:
+            row[f"{phase}_s"] = median(fw, phase, "median")
+            row[f"{phase}_peak_rss_mb"] = median(fw, phase, "peak_rss_mb")
+            row[f"{phase}_gflops"] = (3 if phase == "train" else 1) * forward_flops(cfg) / row[f"{phase}_s"] / 1e9
+            row[f"{phase}_matmul_gflops"] = median(fw, phase, "matmul_gflops")
+        if "inference" in phases:
+            row["inference_samples_per_s"] = cfg.batch_size / row["inference_s"]
+    pd, hf = summary["paddle"], summary["transformers"]
+    compared = ("train_s", "inference_s", "inference_samples_per_s", "train_peak_rss_mb", "inference_peak_rss_mb")
+    summary["ratios"] = {key: pd[key] / hf[key] for key in compared if key in pd}
+    summary["machine_matmul_gflops"] = {}
+    summary["paired_ratios"] = {}
+    for phase in phases:
+        machine = max(summary[fw][f"{phase}_matmul_gflops"] for fw in FRAMEWORKS)
+        summary["machine_matmul_gflops"][phase] = machine
+        for fw in FRAMEWORKS:
+            summary[fw][f"{phase}_mfu"] = summary[fw][f"{phase}_gflops"] / machine
+        # Neighbouring iterations pair up: the spread of their ratios shows how much the machine's speed wandered.
+        pairs = [
+            p / t
+            for run in runs
+            for p, t in zip(run["paddle"][phase]["seconds"], run["transformers"][phase]["seconds"])
+        ]
+        summary["paired_ratios"][f"{phase}_s"] = {
+            "median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "pairs": len(pairs)
+        }  # fmt: skip
+    summary["forward_gflop"] = forward_flops(cfg) / 1e9
+    return summary
+
+
+def format_table(summary: dict, cfg: BenchConfig) -> str:
+    """The summary as a text table: transformers, paddle, paddle / transformers."""
+    pd, hf, ratios = summary["paddle"], summary["transformers"], summary["ratios"]
+    rows = [
+        ("training step (s)", "train_s", ".3f"),
+        ("inference forward (s)", "inference_s", ".3f"),
+        ("inference (samples/s)", "inference_samples_per_s", ".1f"),
+        ("peak RSS, training (MB)", "train_peak_rss_mb", ".0f"),
+        ("peak RSS, inference (MB)", "inference_peak_rss_mb", ".0f"),
+        ("fp32 matmul, with training (GFLOP/s)", "train_matmul_gflops", ".0f"),
+        ("fp32 matmul, with inference (GFLOP/s)", "inference_matmul_gflops", ".0f"),
+        ("MFU, training", "train_mfu", ".2f"),
+        ("MFU, inference", "inference_mfu", ".2f"),
+    ]
+    lines = [
+        f"{cfg.architecture}, batch {cfg.batch_size}, text {cfg.text_length}, boxes {cfg.num_boxes} x "
+        f"{cfg.visual_embedding_dim}, {cfg.num_hidden_layers} layers x {cfg.hidden_size}, fp32, {cfg.threads} "
+        f"thread(s); forward {summary['forward_gflop']:.1f} GFLOP",
+        f"{'':38}{'transformers':>14}{'paddle':>12}{'paddle/hf':>11}",
+    ]
+    for name, key, fmt in rows:
+        if key in pd:
+            ratio = f"{ratios[key]:>11.2f}" if key in ratios else ""
+            lines.append(f"{name:38}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
+    for key, paired in summary["paired_ratios"].items():
+        lines.append(
+            f"paddle/hf {key[:-2]}, iteration by iteration: median {paired['median']:.2f} "
+            f"(from {paired['min']:.2f} to {paired['max']:.2f} over {paired['pairs']} pairs)"
+        )
+    return "\n".join(lines)
+
+
+def machine_info(threads: int) -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "threads": threads, "python": platform.python_version()}
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("paddlepaddle", "paddlenlp", "torch", "transformers", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def run(cfg: BenchConfig, rounds: int = 3, phases=PHASES, log=print) -> dict:
+    """`rounds` x each phase side by side, alternating which framework leads; returns the full report."""
+    runs = []
+    for r in range(rounds):
+        results = {fw: {} for fw in FRAMEWORKS}
+        for phase in phases:
+            measured = measure_side_by_side(phase, cfg, lead=FRAMEWORKS[r % 2])
+            for fw in FRAMEWORKS:
+                result = results[fw][phase] = measured[fw]
+                log(f"round {r + 1}/{rounds} {fw:12} {phase:9} median {result['median']:.4f} s, "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB")  # fmt: skip
+        runs.append(results)
+    report = {"config": asdict(cfg), "rounds": rounds, "machine": machine_info(cfg.threads)}
+    report.update(versions=_versions(), summary=summarize(runs, cfg), runs=runs)
+    return report
+
+
+def parse_args(argv=None):
+    defaults = BenchConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for field in fields(BenchConfig):
+        if field.name != "threads":
+            parser.add_argument(f"--{field.name}", type=type(field.default), default=getattr(defaults, field.name))
+    parser.add_argument("--threads", type=int, help="math threads in both frameworks (default: OMP_NUM_THREADS, else "
+                        "every core this process may use)")  # fmt: skip
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="repeat everything; the report takes medians over rounds"
+    )
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_vs_hf.json"), help="JSON report")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from paddlenlp_ext.runtime import cpu_threads
+
+    args = parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if f.name != "threads"}
+    cfg = BenchConfig(**values, threads=cpu_threads(args.threads))
+    if cfg.architecture not in ARCHITECTURES:
+        raise SystemExit(f"--architecture must be one of {ARCHITECTURES}")
+    report = run(cfg, args.rounds, [phase for phase in PHASES if phase in args.phases])
+    print(format_table(report["summary"], cfg))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    print(f"report: {os.path.abspath(args.out)}")
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == ["--worker"]:
+        framework, phase, config = sys.argv[2:5]
+        _serve(framework, phase, BenchConfig(**json.loads(config)))
+    else:
+        sys.exit(main())
