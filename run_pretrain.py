@@ -1,16 +1,13 @@
 """Pretrain VisualBERT: masked LM + sentence-image matching on COCO captions, or task pretraining on VQA2 (masked
 LM on question + answer) or NLVR2 (masked LM + the sentence-image head on the truth label). Paper: lr 5e-5."""
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from paddlenlp_ext.datasets import FEATURE_TYPES  # noqa: E402
-from paddlenlp_ext.tasks import pretrain  # noqa: E402
-from paddlenlp_ext.training import args as cli  # noqa: E402
-from paddlenlp_ext.training.trainer import fit  # noqa: E402
-from paddlenlp_ext.transformers import VisualBertForPreTraining  # noqa: E402
+from paddlenlp_ext.data import FEATURE_TYPES, load_tokenizer
+from paddlenlp_ext.tasks.pretrain import task as pretrain
+from paddlenlp_ext.training import args as cli
+from paddlenlp_ext.training.trainer import fit
+from paddlenlp_ext.transformers import VisualBertForPreTraining
 
 
 def main(argv=None):
@@ -18,7 +15,7 @@ def main(argv=None):
     pretrain.add_args(parser)
     args = parser.parse_args(argv)
     cli.setup(args)
-    tokenizer = cli.load_tokenizer(args)
+    tokenizer = load_tokenizer(args.tokenizer_name_or_path, args.model_name_or_path)
     feature_type = args.feature_type or pretrain.DATASETS[args.dataset][1]
     defaults = {"vocab_size": len(tokenizer.vocab), "visual_embedding_dim": FEATURE_TYPES[feature_type].dim}
     model = cli.load_model(VisualBertForPreTraining, args, defaults)

@@ -5,13 +5,9 @@ python VQA2/evaluate.py --questions Q.json --annotations A.json --result R.json
 
 import argparse
 import json
-import os
 import sys
 
-# Run as a script from any folder: the package lives one level above this file.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddlenlp_ext.vqa.evaluation import evaluate_files
+from paddlenlp_ext.tasks.vqa.evaluation import evaluate_files
 
 
 def main(argv=None) -> int:

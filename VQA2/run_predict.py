@@ -1,25 +1,21 @@
 """Predict VQA v2 answers with a finetuned VisualBERT: result.json for EvalAI (every question once, never <unk>)."""
 
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-
-from paddlenlp_ext.tasks import vqa  # noqa: E402
-from paddlenlp_ext.training import args as cli  # noqa: E402
-from paddlenlp_ext.transformers import VisualBertForQuestionAnswering  # noqa: E402
+from paddlenlp_ext.data import load_tokenizer
+from paddlenlp_ext.tasks.vqa import task as vqa
+from paddlenlp_ext.training import args as cli
+from paddlenlp_ext.transformers import VisualBertForQuestionAnswering
 
 
 def main(argv=None):
     parser = cli.base_parser(__doc__, training=False, batch_size=128)
-    parser.add_argument("--split", default="test", help="imdb split to answer")
-    parser.add_argument("--top_k", type=int, default=1, help="also write result_topk.json with k answers and probs")
-    parser.add_argument("--answers_file", help="answer vocabulary; default INPUT_DIR/extras/vocabs/answers_vqa.txt")
-    parser.add_argument("--max_boxes", type=int)
+    vqa.add_predict_args(parser)
+    vqa.add_data_args(parser)
     args = parser.parse_args(argv)
     cli.setup(args)
-    tokenizer = cli.load_tokenizer(args)
+    tokenizer = load_tokenizer(args.tokenizer_name_or_path, args.model_name_or_path)
     answers = vqa.answer_vocab(args)
     model = VisualBertForQuestionAnswering.from_pretrained(args.model_name_or_path)
     if model.config.num_labels != len(answers):

@@ -1,23 +1,21 @@
 """Finetune VisualBERT on VQA v2 (paper: batch 64, lr 2e-5, 10 epochs, train on trainval, validate on minival)."""
 
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-
-from paddlenlp_ext.datasets import FEATURE_TYPES  # noqa: E402
-from paddlenlp_ext.tasks import vqa  # noqa: E402
-from paddlenlp_ext.training import args as cli  # noqa: E402
-from paddlenlp_ext.training.trainer import fit  # noqa: E402
-from paddlenlp_ext.transformers import VisualBertForQuestionAnswering  # noqa: E402
+from paddlenlp_ext.data import FEATURE_TYPES, load_tokenizer
+from paddlenlp_ext.tasks.vqa import task as vqa
+from paddlenlp_ext.training import args as cli
+from paddlenlp_ext.training.trainer import fit
+from paddlenlp_ext.transformers import VisualBertForQuestionAnswering
 
 
 def main(argv=None):
     parser = cli.base_parser(__doc__, task_name="vqa2", learning_rate=2e-5, batch_size=64, num_train_epochs=10)
-    vqa.add_args(parser)
+    vqa.add_train_args(parser)
+    vqa.add_data_args(parser)
     args = parser.parse_args(argv)
     cli.setup(args)
-    tokenizer = cli.load_tokenizer(args)
+    tokenizer = load_tokenizer(args.tokenizer_name_or_path, args.model_name_or_path)
     answers = vqa.answer_vocab(args)
     defaults = {"vocab_size": len(tokenizer.vocab), "visual_embedding_dim": FEATURE_TYPES[vqa.FEATURE_TYPE].dim}
     model = cli.load_model(VisualBertForQuestionAnswering, args, defaults, num_labels=len(answers))

@@ -26,13 +26,11 @@ import numpy as np
 import paddle
 from paddlenlp.datasets import load_dataset
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-
-import paddlenlp_ext  # noqa: E402, F401  (registers the builders)
-from paddlenlp_ext.data import Nlvr2Dataset, VisualBertCollator, VqaDataset, load_tokenizer  # noqa: E402
-from paddlenlp_ext.datasets import RegionFeatures  # noqa: E402
-from paddlenlp_ext.datasets.sample import SampleConfig, write_sample  # noqa: E402
-from paddlenlp_ext.vqa.answers import load_answer_vocab  # noqa: E402
+from paddlenlp_ext.data import RegionFeatures, VisualBertCollator, load_tokenizer
+from paddlenlp_ext.data.sample import SampleConfig, write_sample
+from paddlenlp_ext.tasks.nlvr2.dataset import Nlvr2Dataset
+from paddlenlp_ext.tasks.vqa.answers import load_answer_vocab
+from paddlenlp_ext.tasks.vqa.dataset import VqaDataset
 
 # Per scale 1: 100 train images (about 600 VQA questions) and 100 NLVR2 image pairs (200 statements).
 BASE = SampleConfig(

@@ -16,20 +16,17 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import paddle
+from paddle.io import DataLoader
+from paddlenlp.datasets import load_dataset
 
-import paddle  # noqa: E402
-from paddle.io import DataLoader  # noqa: E402
-from paddlenlp.datasets import load_dataset  # noqa: E402
-
-from paddlenlp_ext.data import VqaDataset, load_tokenizer  # noqa: E402
-from paddlenlp_ext.datasets import RegionFeatures  # noqa: E402
-from paddlenlp_ext.datasets.sample import SampleConfig, write_sample  # noqa: E402
-from paddlenlp_ext.runtime import configure_cpu  # noqa: E402
-from paddlenlp_ext.tasks import common, vqa  # noqa: E402
-from paddlenlp_ext.training.trainer import model_inputs  # noqa: E402
-from paddlenlp_ext.transformers import VisualBertConfig, VisualBertForQuestionAnswering  # noqa: E402
-from paddlenlp_ext.vqa.answers import load_answer_vocab  # noqa: E402
+from paddlenlp_ext.data import RegionFeatures, load_tokenizer, loading, model_inputs
+from paddlenlp_ext.data.sample import SampleConfig, write_sample
+from paddlenlp_ext.runtime import configure_cpu
+from paddlenlp_ext.tasks.vqa import task as vqa
+from paddlenlp_ext.tasks.vqa.answers import load_answer_vocab
+from paddlenlp_ext.tasks.vqa.dataset import VqaDataset
+from paddlenlp_ext.transformers import VisualBertConfig, VisualBertForQuestionAnswering
 
 
 def main(argv=None) -> int:
@@ -63,7 +60,7 @@ def main(argv=None) -> int:
         model.eval()
 
         # the model alone, on the batches already collated in memory
-        collate = common.collator(tokenizer)
+        collate = loading.collator(tokenizer)
         batches = list(DataLoader(data, batch_size=args.batch_size, collate_fn=collate, return_list=True))
         with paddle.no_grad():
             model(**model_inputs(batches[0]))  # warm-up: allocator and library caches

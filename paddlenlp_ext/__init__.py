@@ -4,4 +4,7 @@ Importing this package registers the VisualBERT model classes into ``paddlenlp.t
 ``coco_captions``, ``vqa2`` and ``nlvr2`` dataset builders into ``paddlenlp.datasets``.
 """
 
-from . import datasets, transformers  # noqa: F401  (import registers)
+from . import transformers  # noqa: F401  (import registers)
+from .tasks import register_builders
+
+register_builders()

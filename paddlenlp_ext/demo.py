@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-SMALL = os.path.join(REPO, "configs", "visualbert-small.json")
+from .paths import REPO_ROOT
+
+SMALL = os.path.join(REPO_ROOT, "configs", "visualbert-small.json")
 
 
 def step(log: str, title: str, script: str, *args) -> None:
@@ -29,7 +30,7 @@ def step(log: str, title: str, script: str, *args) -> None:
         f.write(f"{script} {' '.join(args)}\n")
         f.flush()
         result = subprocess.run(
-            [sys.executable, os.path.join(REPO, script), *args], stdout=f, stderr=subprocess.STDOUT
+            [sys.executable, os.path.join(REPO_ROOT, script), *args], stdout=f, stderr=subprocess.STDOUT
         )
     if result.returncode != 0:
         with open(log, encoding="utf-8") as f:
@@ -54,7 +55,7 @@ def nlvr2_majority_baseline(nlvr2_dir: str, split: str) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=os.path.join(REPO, "output", "demo"), help="everything is written here")
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "output", "demo"), help="everything is written here")
     parser.add_argument("--cpu_threads", default="1", help="a small model runs fastest on one math thread")
     args = parser.parse_args(argv)
     start = time.time()
@@ -64,7 +65,7 @@ def main(argv=None):
     common += ["--logging_steps", "50", "--device", "cpu"]
 
     print(f"==> sample data in {data}", flush=True)
-    subprocess.run([sys.executable, "-m", "paddlenlp_ext.datasets.sample", "--out", data], check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "paddlenlp_ext.data.sample", "--out", data], check=True, cwd=REPO_ROOT)
 
     logs = os.path.join(out, "logs")
     pretrain_dir = os.path.join(out, "pretrain-coco")
@@ -93,7 +94,7 @@ def main(argv=None):
         step(os.path.join(logs, "vqa-predict-test.log"), "VQA prediction on test (EvalAI format)",
              "VQA2/run_predict.py", *predict, "--split", "test", "--output_dir", vqa_test, "--top_k", "3")  # fmt: skip
         evaluation = subprocess.run(
-            [sys.executable, os.path.join(REPO, "VQA2", "evaluate.py"), "--questions", questions,
+            [sys.executable, os.path.join(REPO_ROOT, "VQA2", "evaluate.py"), "--questions", questions,
              "--annotations", annotations, "--result", os.path.join(vqa_val, "result.json")],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip

@@ -1,30 +1,32 @@
-"""Examples and batches: builder records + region features -> task examples (numpy) -> padded batches.
+"""What the tasks share: region features on disk, the tokenizer and text layout, masking, batching, and the
+``TaskDataset`` base the task datasets (``paddlenlp_ext.tasks.*.dataset``) build on.
 
-Per task: ``VqaDataset`` (fine-tuning or task pretraining), ``Nlvr2Dataset`` (fine-tuning or task pretraining),
-``CocoCaptionsDataset`` (COCO pretraining). ``VisualBertCollator`` pads a batch; ``MODEL_INPUTS`` and
-``LABEL_INPUTS`` name the batch keys the model takes.
+``VisualBertCollator`` pads a batch; ``MODEL_INPUTS`` and ``LABEL_INPUTS`` name the batch keys the model takes.
 """
 
 from .base import TaskDataset
-from .coco_captions import CocoCaptionsDataset
-from .collate import LABEL_INPUTS, MODEL_INPUTS, VisualBertCollator
+from .collate import LABEL_INPUTS, MODEL_INPUTS, VisualBertCollator, model_inputs
+from .errors import DataFormatError, MissingFeatureError
+from .features import FEATURE_TYPES, RegionFeatures, coco_image_name, nlvr2_image_names
 from .masking import IGNORE_INDEX, TokenMasker
-from .nlvr2 import Nlvr2Dataset
 from .text import build_text, check_tokenizer, load_tokenizer, truncate_pair_from_front
-from .vqa import VqaDataset
 
 __all__ = [
+    "FEATURE_TYPES",
     "IGNORE_INDEX",
     "LABEL_INPUTS",
     "MODEL_INPUTS",
-    "CocoCaptionsDataset",
-    "Nlvr2Dataset",
+    "DataFormatError",
+    "MissingFeatureError",
+    "RegionFeatures",
     "TaskDataset",
     "TokenMasker",
     "VisualBertCollator",
-    "VqaDataset",
     "build_text",
     "check_tokenizer",
+    "coco_image_name",
     "load_tokenizer",
+    "model_inputs",
+    "nlvr2_image_names",
     "truncate_pair_from_front",
 ]

@@ -5,8 +5,8 @@ import paddle
 from paddlenlp.utils.log import logger
 from tqdm import tqdm
 
-from ..datasets.errors import DataFormatError
-from ..datasets.features import RegionFeatures
+from .errors import DataFormatError
+from .features import RegionFeatures
 from .masking import TokenMasker
 from .text import check_tokenizer
 

@@ -1,6 +1,8 @@
-"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names)."""
+"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names), and pick the
+entries of a batch the model is called with."""
 
 import numpy as np
+import paddle
 
 from .masking import IGNORE_INDEX
 
@@ -17,6 +19,17 @@ MODEL_INPUTS = (
 # labels: float32 [B, num_answers] soft scores (VQA), int64 [B] (NLVR2), or int64 [B, L + Nv] masked-LM targets
 # (pretraining, IGNORE_INDEX where ignored); sentence_image_labels: int64 [B], 1 = the text matches the image.
 LABEL_INPUTS = ("labels", "sentence_image_labels")
+
+
+def model_inputs(batch: dict) -> dict:
+    """The batch entries the model takes, as tensors (ids such as question_id stay behind)."""
+    return {k: _tensor(batch[k]) for k in MODEL_INPUTS + LABEL_INPUTS if k in batch}
+
+
+def _tensor(value):
+    # the DataLoader already hands over tensors; prediction helpers may pass numpy
+    return value if isinstance(value, paddle.Tensor) else paddle.to_tensor(value)
+
 
 # Per-example keys the collator turns into batch keys; any other key (question_id, identifier) is passed through.
 _EXAMPLE_KEYS = {

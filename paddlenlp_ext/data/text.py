@@ -1,21 +1,50 @@
-"""Tokenizer checks and the ``[CLS] first [SEP] (second [SEP])`` text layout."""
+"""The tokenizer (loaded and checked) and the ``[CLS] first [SEP] (second [SEP])`` text layout."""
 
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from paddlenlp.transformers import BertTokenizer
+from paddlenlp.utils.log import logger
 
-from ..datasets.errors import DataFormatError
+from .. import paths
+from .errors import DataFormatError
+
+DEFAULT_TOKENIZER = "bert-base-uncased"
 
 
-def load_tokenizer(vocab_file: str) -> BertTokenizer:
-    """An uncased ``BertTokenizer`` over ``vocab_file``, checked to hold the special tokens."""
-    if not os.path.isfile(vocab_file):
-        raise FileNotFoundError(f"vocab file {vocab_file} not found")
-    tokenizer = BertTokenizer(vocab_file=vocab_file)
+def load_tokenizer(name_or_path: str | None = None, model_name_or_path: str | None = None) -> BertTokenizer:
+    """An uncased ``BertTokenizer``, checked to hold the special tokens (see ``check_tokenizer``).
+
+    ``name_or_path`` is a vocab.txt, a folder holding one, or a PaddleNLP name (downloaded once). Without it, the
+    vocab saved with the model ``model_name_or_path`` (a folder, or a checkpoint name under CHECKPOINT_HOME) is used,
+    else bert-base-uncased.
+    """
+    name = name_or_path
+    if name is None:
+        name = _model_vocab_folder(model_name_or_path) or DEFAULT_TOKENIZER
+    if os.path.isfile(name):
+        tokenizer = BertTokenizer(vocab_file=name)
+    elif os.path.isdir(name) and not os.path.exists(os.path.join(name, "vocab.txt")):
+        raise FileNotFoundError(f"{name}: no vocab.txt in the tokenizer folder")
+    elif name.endswith(".txt") and not os.path.exists(name):
+        # a vocab file that is not there, rather than a name to look up online
+        raise FileNotFoundError(f"vocab file {name} not found")
+    else:
+        logger.info(f"tokenizer: {name}")
+        tokenizer = BertTokenizer.from_pretrained(name)
     check_tokenizer(tokenizer)
     return tokenizer
+
+
+def _model_vocab_folder(model_name_or_path: str | None) -> str | None:
+    """The folder of the model if it holds a vocab.txt (models saved by the trainer do)."""
+    if not model_name_or_path:
+        return None
+    folder = model_name_or_path
+    if not os.path.isdir(folder):
+        folder = os.path.join(paths.CHECKPOINT_HOME, folder)
+    return folder if os.path.exists(os.path.join(folder, "vocab.txt")) else None
 
 
 def check_tokenizer(tokenizer) -> None:

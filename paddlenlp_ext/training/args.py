@@ -12,13 +12,10 @@ import time
 import numpy as np
 import paddle
 import paddle.distributed as dist
-from paddlenlp.transformers import BertTokenizer
-from paddlenlp.utils.log import logger
 
-from ..transformers.visualbert import modeling
+from ..files import atomic_file
+from ..paths import REPO_ROOT
 from ..transformers.visualbert.configuration import VisualBertConfig
-
-REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir))
 
 
 def base_parser(description: str, training: bool = True, **defaults) -> argparse.ArgumentParser:
@@ -99,7 +96,7 @@ def write_run_info(args):
 
     try:
         commit = subprocess.run(
-            ["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ["git", "-C", REPO_ROOT, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
         ).stdout.strip()
     except OSError:
         commit = ""
@@ -116,7 +113,7 @@ def write_run_info(args):
         "world_size": dist.get_world_size(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    with open(os.path.join(args.output_dir, "run_info.json"), "w", encoding="utf-8") as f:
+    with atomic_file(os.path.join(args.output_dir, "run_info.json")) as f:
         json.dump(info, f, indent=2, default=str)
 
 
@@ -128,22 +125,6 @@ def load_model(cls, args, config_defaults: dict, **overrides):
             fields = json.load(f)
         return cls(VisualBertConfig(**{**config_defaults, **fields, **overrides}))
     return cls.from_pretrained(args.model_name_or_path, **overrides)
-
-
-def load_tokenizer(args) -> BertTokenizer:
-    """--tokenizer_name_or_path, else the vocab saved with the model, else bert-base-uncased (downloads once)."""
-    name = args.tokenizer_name_or_path
-    if name is None:
-        folder = args.model_name_or_path
-        if folder and not os.path.isdir(folder):
-            folder = os.path.join(modeling.CHECKPOINT_HOME, folder)
-        name = folder if folder and os.path.exists(os.path.join(folder, "vocab.txt")) else "bert-base-uncased"
-    if os.path.isfile(name):
-        return BertTokenizer(vocab_file=name)
-    if os.path.isdir(name) and not os.path.exists(os.path.join(name, "vocab.txt")):
-        raise FileNotFoundError(f"{name}: no vocab.txt in the tokenizer folder")
-    logger.info(f"tokenizer: {name}")
-    return BertTokenizer.from_pretrained(name)
 
 
 def run(main):

@@ -1,4 +1,5 @@
-"""Checkpoints that survive crashes: each is a folder written under a temporary name and renamed when complete.
+"""Checkpoints that survive crashes: each is a folder written under a temporary name and renamed when complete
+(``files.atomic_folder``).
 
 A checkpoint folder is a normal model folder (save_pretrained: config.json + model_state.pdparams, plus the
 tokenizer) with `training_state.pdparams` beside it: optimizer (AdamW moments and the LR schedule), step, data
@@ -14,24 +15,26 @@ import shutil
 import numpy as np
 import paddle
 
+from ..files import atomic_folder
+
 TRAINING_STATE = "training_state.pdparams"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
-def write_folder(path: str, write):
-    """Run write(tmp) in `path + ".tmp"`, then swap it into place; a crash leaves the previous `path` intact."""
-    tmp = path + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    write(tmp)
-    if os.path.exists(path):
-        old = path + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(path, old)
-        os.rename(tmp, path)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, path)
+def _remove_unfinished(path: str):
+    """Delete what an earlier write of `path`, killed midway, left behind: atomic_folder's hidden `.<name>.tmp-*`
+    and `.<name>.old-*` siblings. Nothing else removes them, and each can be as large as a checkpoint."""
+    parent, name = os.path.split(path)
+    unfinished = re.compile(rf"\.{re.escape(name)}\.(tmp|old)-\w+")
+    for entry in os.listdir(parent):
+        if unfinished.fullmatch(entry):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _save_model(folder: str, model, tokenizer):
+    model.save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
 
 
 def rng_states() -> dict:
@@ -66,17 +69,13 @@ def set_optimizer_state(optimizer, model, state: dict):
 def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, state: dict, keep: int) -> str:
     """Write checkpoint-<step> (model, tokenizer, optimizer, `state`, RNG) and delete all but the newest `keep`."""
     path = os.path.join(output_dir, f"checkpoint-{step}")
-
-    def write(tmp):
-        model.save_pretrained(tmp)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
+    _remove_unfinished(path)
+    with atomic_folder(path) as tmp:
+        _save_model(tmp, model, tokenizer)
         paddle.save(
             {"optimizer": optimizer_state(optimizer, model), "state": state, "rng": rng_states()},
             os.path.join(tmp, TRAINING_STATE),
         )
-
-    write_folder(path, write)
     for old in list_checkpoints(output_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old)
     return path
@@ -84,19 +83,17 @@ def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, sta
 
 def save_best(output_dir: str, model, tokenizer, metrics: dict):
     """The best model so far by the dev metric, in `best/` (with its metrics.json)."""
-
-    def write(tmp):
-        model.save_pretrained(tmp)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
+    path = os.path.join(output_dir, "best")
+    _remove_unfinished(path)
+    with atomic_folder(path) as tmp:
+        _save_model(tmp, model, tokenizer)
+        # a plain write: the whole folder is published at once
         with open(os.path.join(tmp, "metrics.json"), "w", encoding="utf-8") as f:
             json.dump(metrics, f, indent=2)
 
-    write_folder(os.path.join(output_dir, "best"), write)
-
 
 def list_checkpoints(output_dir: str) -> list:
-    """Complete checkpoint folders, oldest first (a folder still named *.tmp was never finished)."""
+    """Complete checkpoint folders, oldest first (one being written has a hidden temporary name, which this skips)."""
     if not os.path.isdir(output_dir):
         return []
     found = []

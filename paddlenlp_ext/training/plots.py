@@ -2,12 +2,14 @@
 
 import matplotlib
 
+from ..files import atomic_file
+
 matplotlib.use("Agg")  # files only: training machines have no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_history(history: list, path: str):
-    """history: dicts with "step" and "loss" (training) or "dev/<metric>" entries."""
+    """Write the PNG at `path`; history: dicts with "step" and "loss" (training) or "dev/<metric>" entries."""
     train = [(h["step"], h["loss"]) for h in history if "loss" in h]
     dev_keys = sorted({k for h in history for k in h if k.startswith("dev/") and isinstance(h[k], (int, float))})
     fig, axes = plt.subplots(1, 1 + bool(dev_keys), figsize=(11 if dev_keys else 6, 4), squeeze=False)
@@ -21,5 +23,6 @@ def plot_history(history: list, path: str):
         axes[0][1].set(xlabel="step", title="dev")
         axes[0][1].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)

@@ -20,19 +20,9 @@ from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger
 from tqdm import tqdm
 
-from ..data import LABEL_INPUTS, MODEL_INPUTS
+from ..data import VisualBertCollator, model_inputs
 from . import checkpoint as ckpt
 from .plots import plot_history
-
-
-def model_inputs(batch: dict) -> dict:
-    """The batch entries the model takes, as tensors (ids such as question_id stay behind)."""
-    return {k: _tensor(batch[k]) for k in MODEL_INPUTS + LABEL_INPUTS if k in batch}
-
-
-def _tensor(value):
-    # the DataLoader already hands over tensors; prediction helpers may pass numpy
-    return value if isinstance(value, paddle.Tensor) else paddle.to_tensor(value)
 
 
 def amp_dtype(device: str) -> str | None:
@@ -246,8 +236,6 @@ class Trainer:
 
 def fit(args, model, tokenizer, train_dataset, evaluate=None, metric=None):
     """Train with the Trainer, resuming first when --resume asks; returns the final state."""
-    from ..data import VisualBertCollator
-
     trainer = Trainer(
         args, model, tokenizer, train_dataset, VisualBertCollator(tokenizer.pad_token_id), evaluate, metric
     )

@@ -6,9 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
+from paddlenlp_ext.paths import REPO_ROOT
 from paddlenlp_ext.training.args import run
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +19,7 @@ def entry_point():
 def _main_of(relative_path: str):
     """Import an entry-point script (VQA2/run_vqa2.py, ...) as a module, to call its main(argv) in-process."""
     spec = importlib.util.spec_from_file_location(
-        relative_path.replace("/", "_")[:-3], os.path.join(REPO, relative_path)
+        relative_path.replace("/", "_")[:-3], os.path.join(REPO_ROOT, relative_path)
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from paddlenlp_ext.vqa import evaluation
+from paddlenlp_ext.tasks.vqa import evaluation
 
 COMMON = ["--num_workers", "0", "--logging_steps", "2", "--seed", "1"]
 

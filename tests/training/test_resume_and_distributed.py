@@ -7,9 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from paddlenlp_ext.paths import REPO_ROOT
 from paddlenlp_ext.training import trainer as trainer_module
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -56,7 +55,7 @@ def test_two_processes_match_one_with_the_same_global_batch(sample_dir, tmp_path
     config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # no per-rank randomness
 
     def launch(nproc, batch_size, out):
-        script = [os.path.join(REPO, "NLVR2", "run_nlvr2.py")]
+        script = [os.path.join(REPO_ROOT, "NLVR2", "run_nlvr2.py")]
         args = [
             "--input_dir", os.path.join(sample_dir, "nlvr2"), "--config", config,
             "--tokenizer_name_or_path", os.path.join(sample_dir, "vocab.txt"), "--output_dir", str(out),

@@ -1,0 +1,64 @@
+"""What the task modules share: one split of a registered dataset, a run's region features and collator (from its
+command-line flags), and batched inference over a task dataset."""
+
+import os
+
+import numpy as np
+import paddle
+from paddle.io import DataLoader
+from paddlenlp.datasets import load_dataset
+from tqdm import tqdm
+
+from .collate import VisualBertCollator, model_inputs
+from .features import RegionFeatures
+
+
+def feature_dir(args) -> str:
+    """--feature_dir, else --input_dir: the folder holding the ``data/detectron_fix_*`` tree."""
+    folder = args.feature_dir or args.input_dir
+    if not folder:
+        raise ValueError("give --input_dir (or --feature_dir) so the region features can be found")
+    return folder
+
+
+def load_records(name: str, split: str, data_dir: str):
+    """One split of a registered dataset; an empty split is an error, not a silent no-op."""
+    if data_dir is None:
+        raise ValueError(f"give --input_dir: the folder holding the {name} files")
+    records = load_dataset(name, splits=[split], data_dir=data_dir)
+    if len(records) == 0:
+        raise ValueError(f"{name} split {split!r} under {data_dir} has no examples")
+    return records
+
+
+def features(args, feature_type: str, dim: int, max_boxes: int | None = None) -> RegionFeatures:
+    """The region features of ``feature_type`` under the run's feature folder."""
+    return RegionFeatures(feature_dir(args), feature_type, dim=dim, max_boxes=max_boxes)
+
+
+def collator(tokenizer) -> VisualBertCollator:
+    """The collator padding text with ``tokenizer``'s [PAD]."""
+    return VisualBertCollator(tokenizer.pad_token_id)
+
+
+@paddle.no_grad()
+def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int, desc: str):
+    """Yield (batch, model output) over `dataset` in order, in eval mode; the caller restores train mode."""
+    model.eval()
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=collator(tokenizer),
+        num_workers=num_workers,
+        return_list=True,
+    )
+    for batch in tqdm(loader, desc=desc, leave=False, disable=os.environ.get("PADDLE_TRAINER_ID", "0") != "0"):
+        yield batch, model(**model_inputs(batch), return_dict=True)
+
+
+def numpy_ids(values) -> list:
+    """question_id arrays (tensors from the loader) or identifier lists -> a plain list."""
+    if isinstance(values, paddle.Tensor):
+        values = values.numpy()
+    return [int(v) for v in values] if isinstance(values, np.ndarray) else list(values)

@@ -1,0 +1,1 @@
+"""NLVR2: the builder, examples, and the entry points' helpers (accuracy, consistency, the predictions CSV)."""
