@@ -2,7 +2,7 @@
 // and backward: a linear layer's bias with GELU, with the attention scale and head layout, or with dropout, the
 // residual connection and LayerNorm; the masked softmax; LayerNorm and dropout alone; the head layout alone.
 // Paddle's own CPU kernels for these run on one thread, one operation per pass over memory, and cost about a quarter
-// of a BERT-base training step; the matmuls are at parity with PyTorch already. cpu_kernels.py builds this file on
+// of a BERT-base training step; the matmuls are at parity with PyTorch already. kernels.py builds this file on
 // first use and gives each kernel its gradient. For inference, where MKL is at hand (Paddle's x86 builds), one more
 // kernel computes a whole self-attention, products included, and takes batches without their padding.
 //

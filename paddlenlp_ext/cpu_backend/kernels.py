@@ -1,12 +1,12 @@
-"""The fp32 CPU kernels of cpu_kernels.cc with their gradients, built on first use.
+"""The fp32 CPU kernels of kernels.cc with their gradients, built on first use.
 
 `available()` says whether they could be built (a C++ compiler is needed; it takes about 20 s once, then the build is
-cached under VISUALBERT_KERNEL_CACHE, default ~/.cache/visualbert_kernels). Where they cannot, modeling.py runs
+cached under VISUALBERT_KERNEL_CACHE, default ~/.cache/visualbert_kernels). Where they cannot, the model runs
 Paddle's own operators, with the same results, more slowly; one warning says why.
 
-Each function here takes fp32 CPU tensors (Paddle hands a custom operator strided views made dense); modeling.py
-decides when they apply. The kernels use
-`runtime.math_threads()` OpenMP threads, the count Paddle's own math was given.
+Each function here takes fp32 CPU tensors (Paddle hands a custom operator strided views made dense); layers.py
+decides when they apply. The kernels use `runtime.math_threads()` OpenMP threads, the count Paddle's own math was
+given.
 """
 
 import contextlib
@@ -18,7 +18,7 @@ import warnings
 
 import paddle
 
-from ... import runtime
+from .. import runtime
 
 __all__ = [
     "available",
@@ -35,7 +35,7 @@ __all__ = [
     "attention",
 ]
 
-_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels.cc")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels.cc")
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-Wno-unknown-pragmas"]
 if platform.machine() in ("x86_64", "AMD64"):
     _FLAGS.append("-mprefer-vector-width=512")  # where AVX-512 exists, GCC's default 256-bit vectors leave half of it
@@ -59,10 +59,10 @@ def _cpu_features() -> str:
         return platform.processor()
 
 
-def _build_directory() -> str:
+def _build_directory(source: str) -> str:
     """One folder per source, flags, Paddle version and CPU, so that a change of any of them rebuilds (and a home
     directory shared by different machines holds a build for each)."""
-    with open(_SOURCE, "rb") as f:
+    with open(source, "rb") as f:
         identity = [paddle.__version__, platform.machine(), _cpu_features()] + _FLAGS + _LINK
         digest = hashlib.sha256(f.read() + "\n".join(identity).encode())
     home = os.environ.get(
@@ -94,14 +94,15 @@ def _module():
     if not _loaded:
         with _BUILD_LOCK:
             if not _loaded:
-                _loaded.append(_load())
+                _loaded.append(build())
     return _loaded[0]
 
 
-def _load():
-    """Build (or find built) and load the kernels. Processes that start together (a distributed launch) take turns
-    through a file lock: the first builds, the others load its build."""
-    directory = _build_directory()
+def build(source: str = SOURCE):
+    """Build (or find built) and load the kernels of `source`; None, after one warning, where they cannot be built.
+    Processes that start together (a distributed launch) take turns through a file lock: the first builds, the
+    others load its build."""
+    directory = _build_directory(source)
     log_path = os.path.join(directory, "build.log")
     try:
         import fcntl  # POSIX only: elsewhere the build is not attempted
@@ -114,7 +115,7 @@ def _load():
             with warnings.catch_warnings(), _output_to(log_path):
                 warnings.simplefilter("ignore")
                 return load(
-                    name="visualbert_cpu_kernels", sources=[_SOURCE], extra_cxx_cflags=_FLAGS,
+                    name="visualbert_cpu_kernels", sources=[source], extra_cxx_cflags=_FLAGS,
                     extra_ldflags=_LINK, build_directory=directory, verbose=False,
                 )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - any failure to build means: run Paddle's operators instead

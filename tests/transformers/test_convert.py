@@ -7,16 +7,17 @@ import os
 import subprocess
 import sys
 
+import alignment as compare
 import numpy as np
 import paddle
 import pytest
 import torch
 import transformers
 
-from paddlenlp_ext.transformers.visualbert import compare, convert, modeling
+from paddlenlp_ext.paths import REPO_ROOT
+from paddlenlp_ext.transformers.visualbert import convert, modeling
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLI = os.path.join(REPO, "checkpoint", "convert.py")
+CLI = os.path.join(REPO_ROOT, "checkpoint", "convert.py")
 
 
 def load_cli():
@@ -92,12 +93,13 @@ def test_cli_converts_one_checkpoint_and_back(hf_checkpoint, tmp_path):
 def test_cli_converts_every_checkpoint_found_and_names_the_missing(hf_checkpoint, tmp_path, monkeypatch, capsys):
     src, _ = hf_checkpoint("VisualBertForMultipleChoice", name="uclanlp/visualbert-vcr")
     cli = load_cli()
-    monkeypatch.setattr(cli, "HERE", str(tmp_path))
+    monkeypatch.setattr(cli, "HF_HOME", str(tmp_path / "uclanlp"))
+    monkeypatch.setattr(cli, "CHECKPOINT_HOME", str(tmp_path / "paddle_visualbert"))
     assert cli.main([]) == 0
     assert os.path.exists(tmp_path / "paddle_visualbert" / "visualbert-vcr" / "model_state.pdparams")
     err = capsys.readouterr().err
     assert "visualbert-vqa" in err and "visualbert-vcr-pre" in err and "visualbert-vcr," not in err
-    monkeypatch.setattr(cli, "HERE", str(tmp_path / "nothing"))
+    monkeypatch.setattr(cli, "HF_HOME", str(tmp_path / "nothing"))
     assert cli.main([]) == 1
 
 

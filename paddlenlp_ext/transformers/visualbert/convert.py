@@ -9,13 +9,12 @@ Folders are written to a temporary sibling and renamed at the end, so a failure 
 import json
 import os
 import re
-import shutil
-import tempfile
 
 import numpy as np
 import paddle
 from paddlenlp.transformers.model_utils import no_init_weights
 
+from ...files import atomic_folder
 from . import modeling
 from .configuration import VisualBertConfig
 
@@ -150,9 +149,10 @@ def paddle_to_hf_state_dict(paddle_state: dict, architecture: str, config: Visua
 def bert_to_visualbert_state_dict(bert_state: dict, config: VisualBertConfig, seed: int = 0, source="checkpoint"):
     """A plain HF BERT (BertModel or BertForPreTraining) -> a VisualBertForPreTraining initialisation.
 
-    The visual embeddings start as the original pretraining started them: the visual type and position tables are
-    copies of the (loaded) text ones, the box projection is drawn fresh. Heads missing from the source (a BertModel
-    has none) are drawn fresh too. Returns (state, names of the freshly initialised parameters)."""
+    The visual embeddings start as the original pretraining started them: with `special_visual_initialize` (the
+    default) the visual type and position tables are copies of the (loaded) text ones, else drawn fresh; the box
+    projection is drawn fresh. Heads missing from the source (a BertModel has none) are drawn fresh too. Returns
+    (state, names of the freshly initialised parameters)."""
     renamed = {}
     for name, value in bert_state.items():
         name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
@@ -164,8 +164,9 @@ def bert_to_visualbert_state_dict(bert_state: dict, config: VisualBertConfig, se
     expected = paddle_state_shapes("VisualBertForPreTraining", config)
     rng = np.random.default_rng(seed)
     fresh = []
+    copied = ("visual_token_type", "visual_position") if config.special_visual_initialize else ()
     for name, shape in expected.items():
-        if name in renamed or "visual_token_type" in name or "visual_position" in name:
+        if name in renamed or any(table in name for table in copied):
             continue
         if name.endswith("LayerNorm.weight"):
             value = np.ones(shape, np.float32)
@@ -178,8 +179,10 @@ def bert_to_visualbert_state_dict(bert_state: dict, config: VisualBertConfig, se
     emb = "visual_bert.embeddings."
     if emb + "token_type_embeddings.weight" not in renamed:
         raise ConversionError(f"{source}: no {emb}token_type_embeddings.weight: is this a BERT checkpoint?")
-    renamed[emb + "visual_token_type_embeddings.weight"] = renamed[emb + "token_type_embeddings.weight"].copy()
-    renamed[emb + "visual_position_embeddings.weight"] = renamed[emb + "position_embeddings.weight"].copy()
+    for table in copied:  # the original's recipe: start from the trained text tables
+        renamed[f"{emb}{table}_embeddings.weight"] = renamed[
+            f"{emb}{table[len('visual_') :]}_embeddings.weight"
+        ].copy()
     return hf_to_paddle_state_dict(renamed, "VisualBertForPreTraining", config, source), fresh
 
 
@@ -240,32 +243,10 @@ def _architecture(hf_config: dict, source: str) -> str:
 
 
 def _write_paddle(dst: str, state: dict, config: VisualBertConfig, architecture: str):
-    def write(tmp):
+    with atomic_folder(dst) as tmp:
         config.architectures = [architecture]
         config.save_pretrained(tmp)
         paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, os.path.join(tmp, "model_state.pdparams"))
-
-    _atomic_folder(dst, write)
-
-
-def _atomic_folder(dst: str, write):
-    """Run write(tmp) in a temporary sibling of dst, then put it in place; on any error dst is left as it was."""
-    dst = os.path.abspath(dst)
-    parent = os.path.dirname(dst)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.tmp-", dir=parent)
-    try:
-        write(tmp)
-        old = None
-        if os.path.exists(dst):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.old-", dir=parent)
-            os.rename(dst, os.path.join(old, "x"))
-        os.rename(tmp, dst)
-        if old:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def convert_hf_checkpoint(src: str, dst: str) -> str:
@@ -331,10 +312,8 @@ def convert_paddle_to_hf(src: str, dst: str) -> str:
     config, architecture, state = read_paddle_checkpoint(src)
     hf_state = paddle_to_hf_state_dict(state, architecture, config, src)
 
-    def write(tmp):
+    with atomic_folder(dst) as tmp:
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:
             json.dump(hf_config_dict(config, architecture), f, indent=2)
         save_file(hf_state, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
-
-    _atomic_folder(dst, write)
     return architecture

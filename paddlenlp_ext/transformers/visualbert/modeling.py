@@ -1,8 +1,11 @@
 """VisualBERT (Li et al. 2019) in PaddlePaddle: the mathematics and parameter tree of HF transformers' visual_bert.
 
-Read top to bottom: embeddings -> attention -> layer -> encoder -> pooler -> base model -> heads.
+Read top to bottom, in the order of HF's modeling_visual_bert.py: embeddings -> attention -> layer -> encoder ->
+pooler -> base model -> heads. Every block has one path, built from Paddle's own operators; it is the path a GPU user
+runs. (On CPU, `paddlenlp_ext.cpu_backend` swaps in fused versions of some blocks, with the same parameters and the
+same numbers; `paddlenlp_ext.cpu_backend.set_enabled(False)` keeps this file's path everywhere.)
 Parameter names follow HF's state dict exactly, so checkpoint conversion is a transpose list (see convert.py).
-Shapes: B batch, T text length, V number of boxes, S = T + V, H hidden size, D visual_embedding_dim.
+Shapes: B batch, T text length, V number of boxes, S = T + V, H hidden size, D visual_embedding_dim, R output rows.
 """
 
 import math
@@ -21,7 +24,7 @@ from paddlenlp.transformers.model_outputs import (
 )
 from paddlenlp.transformers.model_utils import PretrainedModel
 
-from . import cpu_kernels
+from ...paths import CHECKPOINT_HOME
 from .configuration import PRETRAINED_CHECKPOINTS, VisualBertConfig
 
 __all__ = [
@@ -35,12 +38,6 @@ __all__ = [
     "VisualBertForPreTrainingOutput",
 ]
 
-# Where `from_pretrained("visualbert-vqa")` looks: checkpoint/paddle_visualbert/<name>, written by convert.py.
-CHECKPOINT_HOME = os.environ.get(
-    "VISUALBERT_CHECKPOINT_HOME",
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "checkpoint", "paddle_visualbert"),
-)
-
 
 def _activation(name):
     # HF's "gelu" is the exact erf form; Paddle's default F.gelu is exact too, the tanh form must be asked for.
@@ -50,188 +47,11 @@ def _activation(name):
     return acts[name]
 
 
-def _layer_norm(config):
-    return _LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-
-
-def _cpu_fp32(x):
-    """Whether `x` takes the CPU paths here (`_linear`, the kernels): fp32 on CPU outside AMP (whose casts they would
-    bypass); on an accelerator and under AMP, Paddle's own operators run."""
-    return x.place.is_cpu_place() and x.dtype == paddle.float32 and not paddle.amp.is_autocast_enabled()
-
-
-def _cpu_kernels(x):
-    """Whether `x` takes the kernels of cpu_kernels.cc: `_cpu_fp32`, and the kernels built."""
-    return _cpu_fp32(x) and cpu_kernels.available()
-
-
-def _swap_heads(x):
-    """[B, S, heads, head_size] <-> [B, heads, S, head_size], contiguous. Paddle's transpose returns a strided view,
-    and the copy the next matmul makes of it is about 30x slower on CPU than the kernel."""
-    return cpu_kernels.swap_axes12(x) if _cpu_kernels(x) else x.transpose([0, 2, 1, 3]).contiguous()
-
-
-def _masked_softmax(scores, mask):
-    """softmax(scores + mask) over the keys; mask is additive, [B, 1, 1, S] (or None)."""
-    if mask is not None and _cpu_kernels(scores) and _cpu_kernels(mask):
-        return cpu_kernels.masked_softmax(scores, mask)
-    return F.softmax(scores if mask is None else scores + mask, axis=-1)
-
-
-def _column_sums(x):
-    """Sums over the rows of 2-D x as a matrix-vector product with ones: Paddle's CPU sum over axis 0 (the broadcast
-    reduction its own bias and LayerNorm gradients use) is 10-20x slower."""
-    return paddle.matmul(paddle.ones([1, x.shape[0]], x.dtype), x).reshape([-1])
-
-
-class _LinearFunction(paddle.autograd.PyLayer):
-    """x [..., in] @ weight (+ bias; then x is 2-D), with the backward Paddle's own linear would run, except the bias
-    gradient, which `_column_sums` computes. Without a bias, x keeps its shape: Paddle's matmul folds the leading axes
-    itself, and the backward flattens them where autograd does not record it."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, transpose_weight):
-        ctx.save_for_backward(x, weight)
-        ctx.transpose_weight = transpose_weight
-        ctx.has_bias = bias is not None
-        ctx.bias_frozen = bias is not None and bias.stop_gradient
-        if bias is None:
-            return paddle.matmul(x, weight, transpose_y=transpose_weight)
-        if transpose_weight:
-            return paddle.matmul(x, weight, transpose_y=True).add_(bias)
-        return paddle.addmm(bias, x, weight)  # the bias add rides in the matmul: one pass over the output
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensor()
-        grad_x = grad_weight = grad_bias = None
-        if not x.stop_gradient:
-            grad_x = paddle.matmul(grad, weight, transpose_y=not ctx.transpose_weight)
-        x, grad = x.reshape([-1, x.shape[-1]]), grad.reshape([-1, grad.shape[-1]])
-        if not weight.stop_gradient:  # a frozen weight gets None, as Paddle requires
-            if ctx.transpose_weight:
-                grad_weight = paddle.matmul(grad, x, transpose_x=True)
-            else:
-                grad_weight = paddle.matmul(x, grad, transpose_x=True)
-        if not ctx.has_bias:
-            return grad_x, grad_weight
-        if not ctx.bias_frozen:
-            grad_bias = _column_sums(grad)
-        return grad_x, grad_weight, grad_bias
-
-
-def _linear(x, weight, bias=None, transpose_weight=False):
-    """x [..., in] @ weight [in, out] (or [out, in] with transpose_weight) (+ bias [out]): through _LinearFunction
-    where `_cpu_fp32`, else through Paddle's own operators."""
-    if _cpu_fp32(x):
-        if bias is None:
-            return _LinearFunction.apply(x, weight, None, transpose_weight)
-        out = _LinearFunction.apply(x.reshape([-1, x.shape[-1]]), weight, bias, transpose_weight)
-        return out.reshape(x.shape[:-1] + out.shape[-1:])
-    if transpose_weight:
-        out = paddle.matmul(x, weight, transpose_y=True)
-        return out if bias is None else out + bias
-    return F.linear(x, weight, bias)
-
-
-class _Linear(nn.Linear):
-    """nn.Linear (same parameters, same numbers) computed by `_linear`."""
-
-    def forward(self, x):
-        return _linear(x, self.weight, self.bias)
-
-
-def _kernel_layer_norm(norm):
-    """Whether the kernels take this LayerNorm: over the last axis, with a weight and a bias."""
-    return len(norm._normalized_shape) == 1 and norm.weight is not None and norm.bias is not None
-
-
-class _LayerNorm(nn.LayerNorm):
-    """nn.LayerNorm (same parameters, same numbers), computed by the CPU kernels where `_cpu_kernels`."""
-
-    def forward(self, x):
-        if _kernel_layer_norm(self) and _cpu_kernels(x):
-            return cpu_kernels.layer_norm(x, self.weight, self.bias, self._epsilon)
-        return super().forward(x)
-
-
-class _Dropout(nn.Dropout):
-    """nn.Dropout that is the identity outside training (Paddle's dropout operator copies its input even then) and
-    takes the CPU kernel where `_cpu_kernels`: Paddle's CPU dropout draws one mt19937 number per element on one thread
-    (about 40 ms per [1056, 3072] call here), the kernel hashes a counter on every core (about 2 ms)."""
-
-    def kernel_rate(self):
-        """The rate the kernels would apply (0 outside training), or None where they do not take this dropout."""
-        if not self.training:
-            return 0.0
-        plain = self.axis is None and self.mode == "upscale_in_train"
-        return self.p if plain and cpu_kernels.dropout_threshold_ok(self.p) else None
-
-    def _use_kernel(self, x):
-        return bool(self.kernel_rate()) and _cpu_kernels(x)
-
-    def forward(self, x):
-        if not self.training:
-            return x
-        return cpu_kernels.dropout(x, self.p) if self._use_kernel(x) else super().forward(x)
-
-    def matmul(self, probs, value):
-        """dropout(probs) @ value; with the kernel, the backward keeps a one-byte mask instead of the dropped
-        probabilities (6.7 MB less per layer at BERT-base, batch 8, 132 tokens)."""
-        if self._use_kernel(probs) and _cpu_kernels(value):  # _use_kernel: training, with p > 0
-            return cpu_kernels.dropout_matmul(probs, value, self.p)
-        return paddle.matmul(self(probs), value)
-
-
-def _dense_activation(dense, activation, x):
-    """activation(dense(x)); for GELU where `_cpu_kernels`, the matmul, then the bias and GELU in one kernel pass."""
-    if activation is F.gelu and _cpu_kernels(x):
-        return cpu_kernels.bias_gelu(_linear(x, dense.weight), dense.bias)
-    return activation(dense(x))
-
-
-def _dense_dropout_add_norm(dense, dropout, norm, x, residual):
-    """norm(dropout(dense(x)) + residual), the end of an attention or feed-forward block: where `_cpu_kernels`, the
-    matmul, then the bias, dropout, residual and LayerNorm in one kernel pass."""
-    rate = dropout.kernel_rate()
-    if rate is not None and _kernel_layer_norm(norm) and _cpu_kernels(x) and _cpu_kernels(residual):
-        out = _linear(x, dense.weight)
-        return cpu_kernels.bias_dropout_add_norm(
-            out, dense.bias, residual, norm.weight, norm.bias, norm._epsilon, rate
-        )
-    return norm(dropout(dense(x)) + residual)
-
-
-def _take_rows(hidden_states, rows):
-    """hidden_states [B, S, H] at rows [B, R] (positions) -> [B, R, H]; None rows: all of them. Of an unpadded
-    batch's [N, H], rows [B, R] are row indices, and the result is [B * R, H]."""
+def take_rows(hidden_states, rows):
+    """hidden_states [B, S, H] at positions rows [B, R] -> [B, R, H] (rows None: hidden_states itself)."""
     if rows is None:
         return hidden_states
-    if hidden_states.ndim == 2:
-        return paddle.gather(hidden_states, rows.reshape([-1]))
-    batch = paddle.arange(rows.shape[0], dtype=rows.dtype).unsqueeze(1).expand(rows.shape)
-    return paddle.gather_nd(hidden_states, paddle.stack([batch, rows], axis=-1))
-
-
-@dataclass
-class _Unpadded:
-    """A batch without its padding, passed to the layers in place of the attention mask: the hidden states are
-    [N, H], the real rows of [B, S, H] in order, sequence b's being rows starts[b] to starts[b + 1]. No layer computes
-    the padding, which only the padding's own outputs depend on (a masked key's attention weight is exactly 0)."""
-
-    starts: paddle.Tensor  # int64 [B + 1]
-
-    def offsets(self, query_rows=None):
-        """(query offsets, key offsets) for cpu_kernels.attention: every row asks, or query_rows [B, R]."""
-        if query_rows is None:
-            return self.starts, self.starts
-        return paddle.arange(query_rows.shape[0] + 1, dtype="int64") * query_rows.shape[1], self.starts
-
-
-def _use_fused_attention(query):
-    """Paddle's scaled_dot_product_attention (flash attention) for fp16/bf16 queries on an accelerator, i.e. under
-    AMP, where precision is already traded for speed. fp32 keeps the eager path, the one aligned with HF."""
-    return query.dtype in (paddle.float16, paddle.bfloat16) and not query.place.is_cpu_place()
+    return paddle.take_along_axis(hidden_states, rows.unsqueeze(-1), axis=1, broadcast=True)
 
 
 class VisualBertEmbeddings(nn.Layer):
@@ -243,17 +63,11 @@ class VisualBertEmbeddings(nn.Layer):
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = _layer_norm(config)
-        self.dropout = _Dropout(config.hidden_dropout_prob)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.visual_token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.visual_position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.visual_projection = _Linear(config.visual_embedding_dim, config.hidden_size)
-
-    def special_visual_initialize(self):
-        """Start the visual type and position embeddings as copies of the text ones (the original's initialisation)."""
-        with paddle.no_grad():
-            self.visual_token_type_embeddings.weight.set_value(self.token_type_embeddings.weight)
-            self.visual_position_embeddings.weight.set_value(self.position_embeddings.weight)
+        self.visual_projection = nn.Linear(config.visual_embedding_dim, config.hidden_size)
 
     def _word_embeddings(self, input_ids):
         # HF builds this table with padding_idx=pad_token_id: the lookup of that id passes no gradient to its row
@@ -272,10 +86,9 @@ class VisualBertEmbeddings(nn.Layer):
         image_text_alignment=None,
     ):
         if inputs_embeds is None:
-            inputs_embeds = self._word_embeddings(input_ids)
-        seq_length = inputs_embeds.shape[1]
+            inputs_embeds = self._word_embeddings(input_ids)  # [B, T, H]
         if position_ids is None:
-            position_ids = paddle.arange(seq_length, dtype="int64").unsqueeze(0)
+            position_ids = paddle.arange(inputs_embeds.shape[1], dtype="int64").unsqueeze(0)
         if token_type_ids is None:
             token_type_ids = paddle.zeros(inputs_embeds.shape[:-1], dtype="int64")
         embeddings = (
@@ -293,8 +106,8 @@ class VisualBertEmbeddings(nn.Layer):
                 self.visual_projection(visual_embeds)
                 + visual_positions
                 + self.visual_token_type_embeddings(visual_token_type_ids)
-            )
-            embeddings = paddle.concat([embeddings, visual_embeddings], axis=1)  # [B, T + V, H]
+            )  # [B, V, H]
+            embeddings = paddle.concat([embeddings, visual_embeddings], axis=1)  # [B, S, H]
 
         return self.dropout(self.LayerNorm(embeddings))
 
@@ -311,6 +124,9 @@ class VisualBertEmbeddings(nn.Layer):
 
 
 class VisualBertSelfAttention(nn.Layer):
+    """Multi-head scaled dot-product attention. query_rows [B, R]: only those positions ask (the output is
+    [B, R, H]); every position is a key and a value."""
+
     def __init__(self, config: VisualBertConfig):
         super().__init__()
         if config.hidden_size % config.num_attention_heads != 0:
@@ -321,92 +137,44 @@ class VisualBertSelfAttention(nn.Layer):
         self.num_attention_heads = config.num_attention_heads
         self.attention_head_size = config.hidden_size // config.num_attention_heads
         self.scale = 1.0 / math.sqrt(self.attention_head_size)
-        self.query = _Linear(config.hidden_size, config.hidden_size)
-        self.key = _Linear(config.hidden_size, config.hidden_size)
-        self.value = _Linear(config.hidden_size, config.hidden_size)
-        self.dropout = _Dropout(config.attention_probs_dropout_prob)
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
-    def _heads(self, linear, hidden_states, scale=1.0):
-        """linear(hidden_states) * scale as [B, heads, S, head_size]; where `_cpu_kernels`, the bias, scale and
-        layout move in one kernel pass after the matmul."""
-        if _cpu_kernels(hidden_states):
-            out = _linear(hidden_states, linear.weight)
-            return cpu_kernels.split_heads(out, linear.bias, self.num_attention_heads, scale)
-        out = linear(hidden_states)
-        out = out * scale if scale != 1.0 else out
-        return _swap_heads(out.reshape([0, 0, self.num_attention_heads, self.attention_head_size]))
-
-    def fused_inference(self, hidden_states) -> bool:
-        """Whether `cpu_kernels.attention` can run: `_cpu_kernels`, nothing dropped and no gradient wanted (as in
-        prediction and evaluation). Its numbers are the unfused kernels' (tested), in 20-30% less time."""
-        parameters = [p for layer in (self.query, self.key, self.value) for p in (layer.weight, layer.bias)]
-        return (
-            all(p is not None for p in parameters)
-            and self.dropout.kernel_rate() == 0
-            and not cpu_kernels.records_grad(hidden_states, *parameters)
-            and _cpu_kernels(hidden_states)
-            and cpu_kernels.mkl_available()
-        )
-
-    def _fused(self, queries, hidden_states, mask=None, offsets=None):
-        return cpu_kernels.attention(
-            _linear(queries, self.query.weight), _linear(hidden_states, self.key.weight),
-            _linear(hidden_states, self.value.weight), self.query.bias, self.key.bias, self.value.bias,
-            self.num_attention_heads, self.scale, mask, offsets,
-        )  # fmt: skip
+    def transpose_for_scores(self, x):
+        """[B, S, H] -> [B, heads, S, head_size]."""
+        return x.reshape([0, 0, self.num_attention_heads, self.attention_head_size]).transpose([0, 2, 1, 3])
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, query_rows=None):
-        """query_rows [B, R]: only those positions ask (the output is [B, R, H]); every position is a key and value.
-        attention_mask: additive, [B, 1, 1, S]; or an `_Unpadded` batch, whose hidden_states are [N, H]."""
-        queries = _take_rows(hidden_states, query_rows)
-        if isinstance(attention_mask, _Unpadded):  # only where fused_inference holds: VisualBertModel._unpadded
-            return (self._fused(queries, hidden_states, offsets=attention_mask.offsets(query_rows)),)
-        plain = head_mask is None and not output_attentions  # nothing reads the probabilities
-        kernel_mask = attention_mask is not None and _cpu_kernels(attention_mask)
-        if plain and kernel_mask and self.fused_inference(hidden_states):
-            return (self._fused(queries, hidden_states, mask=attention_mask),)
-        if plain and _use_fused_attention(hidden_states):
-            heads = [0, 0, self.num_attention_heads, self.attention_head_size]
-            query = self.query(queries).reshape(heads)  # [B, S, heads, head_size]
-            key = self.key(hidden_states).reshape(heads)
-            value = self.value(hidden_states).reshape(heads)
-            mask = None
-            if attention_mask is not None:
-                shape = [-1, self.num_attention_heads, queries.shape[1], hidden_states.shape[1]]
-                mask = attention_mask.astype(query.dtype).expand(shape)
-            context = F.scaled_dot_product_attention(
-                query, key, value, attn_mask=mask, dropout_p=self.dropout.p, training=self.training
-            )
-            return (context.reshape([0, 0, -1]),)
+        """attention_mask: additive, [B, 1, 1, S] (0 kept, the dtype's minimum masked); head_mask [1, heads, 1, 1]."""
+        queries = take_rows(hidden_states, query_rows)  # [B, Q, H], Q = S or R
+        # The scale goes on the query ([B, Q, H]) rather than on the scores ([B, heads, Q, S], larger for S > 64);
+        # it is a power of two at head size 64, so the scores are bit-identical to HF's (q @ k) / sqrt(head_size).
+        query = self.transpose_for_scores(self.query(queries) * self.scale)  # [B, heads, Q, head_size]
+        key = self.transpose_for_scores(self.key(hidden_states))  # [B, heads, S, head_size]
+        value = self.transpose_for_scores(self.value(hidden_states))
 
-        # The scale goes on the query ([B, S, H]) rather than on the scores ([B, h, S, S], larger for S > 64); it is
-        # a power of two at head size 64, so the scores are bit-identical to HF's (q @ k) / sqrt(head_size).
-        query = self._heads(self.query, queries, self.scale)  # [B, heads, S, head_size]
-        key = self._heads(self.key, hidden_states)
-        value = self._heads(self.value, hidden_states)
-
-        scores = paddle.matmul(query, key, transpose_y=True)  # [B, h, S, S]
-        probs = _masked_softmax(scores, attention_mask)
-        if head_mask is None and not output_attentions:
-            context = self.dropout.matmul(probs, value)
-        else:
-            probs = self.dropout(probs)
-            if head_mask is not None:
-                probs = probs * head_mask
-            context = paddle.matmul(probs, value)
-        context = _swap_heads(context)  # [B, S, heads, head_size]
-        return (context.reshape([0, 0, -1]), probs) if output_attentions else (context.reshape([0, 0, -1]),)
+        scores = paddle.matmul(query, key, transpose_y=True)  # [B, heads, Q, S]
+        if attention_mask is not None:
+            scores = scores + attention_mask
+        probs = self.dropout(F.softmax(scores, axis=-1))
+        if head_mask is not None:
+            probs = probs * head_mask
+        context = paddle.matmul(probs, value).transpose([0, 2, 1, 3])  # [B, Q, heads, head_size]
+        context = context.reshape([0, 0, -1])  # [B, Q, H]
+        return (context, probs) if output_attentions else (context,)
 
 
 class VisualBertSelfOutput(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = _Linear(config.hidden_size, config.hidden_size)
-        self.LayerNorm = _layer_norm(config)
-        self.dropout = _Dropout(config.hidden_dropout_prob)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return _dense_dropout_add_norm(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
 
 
 class VisualBertAttention(nn.Layer):
@@ -417,28 +185,28 @@ class VisualBertAttention(nn.Layer):
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, query_rows=None):
         self_outputs = self.self(hidden_states, attention_mask, head_mask, output_attentions, query_rows)
-        return (self.output(self_outputs[0], _take_rows(hidden_states, query_rows)),) + self_outputs[1:]
+        return (self.output(self_outputs[0], take_rows(hidden_states, query_rows)),) + self_outputs[1:]
 
 
 class VisualBertIntermediate(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = _Linear(config.hidden_size, config.intermediate_size)
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = _activation(config.hidden_act)
 
     def forward(self, hidden_states):
-        return _dense_activation(self.dense, self.intermediate_act_fn, hidden_states)
+        return self.intermediate_act_fn(self.dense(hidden_states))
 
 
 class VisualBertOutput(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = _Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = _layer_norm(config)
-        self.dropout = _Dropout(config.hidden_dropout_prob)
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return _dense_dropout_add_norm(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
 
 
 class VisualBertLayer(nn.Layer):
@@ -465,6 +233,7 @@ class VisualBertEncoder(nn.Layer):
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
                 output_hidden_states=False, output_rows=None):  # fmt: skip
+        """output_rows [B, R]: the last layer computes those positions only."""
         all_hidden_states = () if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for i, layer in enumerate(self.layer):
@@ -489,7 +258,7 @@ class VisualBertPooler(nn.Layer):
 
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = _Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, hidden_states):
         return paddle.tanh(self.dense(hidden_states[:, 0]))
@@ -498,12 +267,12 @@ class VisualBertPooler(nn.Layer):
 class VisualBertPredictionHeadTransform(nn.Layer):
     def __init__(self, config: VisualBertConfig):
         super().__init__()
-        self.dense = _Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.transform_act_fn = _activation(config.hidden_act)
-        self.LayerNorm = _layer_norm(config)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
 
     def forward(self, hidden_states):
-        return self.LayerNorm(_dense_activation(self.dense, self.transform_act_fn, hidden_states))
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
 
 
 class VisualBertLMPredictionHead(nn.Layer):
@@ -519,16 +288,16 @@ class VisualBertLMPredictionHead(nn.Layer):
 
     def forward(self, hidden_states, word_embeddings=None):
         hidden_states = self.transform(hidden_states)
-        if word_embeddings is None:
-            return _linear(hidden_states, self.decoder.weight, self.bias)
-        return _linear(hidden_states, word_embeddings, self.bias, transpose_weight=True)  # [B, S, vocab]
+        if word_embeddings is None:  # the untied decoder, Paddle's [H, vocab] layout
+            return paddle.matmul(hidden_states, self.decoder.weight) + self.bias
+        return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias  # [B, S, vocab]
 
 
 class VisualBertPreTrainingHeads(nn.Layer):
     def __init__(self, config: VisualBertConfig, untied_decoder: bool = False):
         super().__init__()
         self.predictions = VisualBertLMPredictionHead(config, untied_decoder)
-        self.seq_relationship = _Linear(config.hidden_size, 2)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
     def forward(self, sequence_output, pooled_output, word_embeddings=None):
         return self.predictions(sequence_output, word_embeddings), self.seq_relationship(pooled_output)
@@ -541,6 +310,14 @@ class VisualBertPretrainedModel(PretrainedModel):
     base_model_prefix = "visual_bert"
     pretrained_init_configuration = VisualBertConfig.pretrained_init_configuration
     pretrained_resource_files_map = {"model_state": {}}
+    # Functions called with every model once it is built and initialised (`paddlenlp_ext` registers its CPU
+    # backend here, which swaps in fused blocks with the same parameters).
+    construction_hooks: list = []
+
+    def _post_init(self, original_init, *args, **kwargs):
+        super()._post_init(original_init, *args, **kwargs)
+        for hook in self.construction_hooks:
+            hook(self)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -561,8 +338,10 @@ class VisualBertPretrainedModel(PretrainedModel):
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def _init_weights(self, layer):
-        # Paddle's Layer.apply visits children before their parent, so the embedding tables are already drawn
-        # when the VisualBertEmbeddings layer itself is visited.
+        """HF's initialisation: every table and linear weight drawn from N(0, initializer_range), biases 0,
+        LayerNorm 1 and 0. The visual type and position tables are drawn like the others (HF's post_init redraws
+        them after the copy that `special_visual_initialize` makes); the copy of the text tables is the original's
+        recipe after loading BERT, where the text tables are trained: see convert.bert_to_visualbert_state_dict."""
         std = self.config.initializer_range
         if isinstance(layer, (nn.Linear, nn.Embedding)):
             layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
@@ -573,11 +352,9 @@ class VisualBertPretrainedModel(PretrainedModel):
             layer.bias.set_value(paddle.zeros_like(layer.bias))
         elif isinstance(layer, VisualBertLMPredictionHead):
             layer.bias.set_value(paddle.zeros_like(layer.bias))
-        elif isinstance(layer, VisualBertEmbeddings) and self.config.special_visual_initialize:
-            layer.special_visual_initialize()
 
 
-def _extended_attention_mask(mask, dtype):
+def extended_attention_mask(mask, dtype):
     """[B, S] of 1 (attend) / 0 (ignore) -> additive [B, 1, 1, S]: 0 where kept, the dtype's minimum where masked.
 
     Built by hand because Paddle's attention would treat a float 0/1 mask as additive and mask nothing."""
@@ -611,27 +388,6 @@ class VisualBertModel(VisualBertPretrainedModel):
 
     def set_input_embeddings(self, value):
         self.embeddings.word_embeddings = value
-
-    def _unpadded(self, embedding_output, attention_mask, output_rows):
-        """Inference with output_rows (the QA, NLVR2 and multiple-choice heads) where the fused CPU attention runs:
-        the batch without its padding, (hidden states [N, H], `_Unpadded`, output_rows as indices of rows [B, R]), so
-        that no layer computes the padding (8% of the rows of the benchmark's batch), which nothing the heads read
-        depends on. None where that does not hold, where the mask is not 0/1, or where an output row is padding."""
-        if output_rows is None or self.bypass_transformer:
-            return None
-        if not all(layer.attention.self.fused_inference(embedding_output) for layer in self.encoder.layer):
-            return None
-        batch, length, hidden = embedding_output.shape
-        real = attention_mask.reshape([-1])
-        positions = paddle.arange(batch, dtype=output_rows.dtype).unsqueeze(1) * length + output_rows  # [B, R]
-        if not bool(((real == 0) | (real == 1)).all()) or not bool((real.gather(positions.reshape([-1])) == 1).all()):
-            return None
-        real = real.astype("int64")
-        index = paddle.cumsum(real) - 1  # the row of each real position among the real rows
-        starts = paddle.concat([paddle.zeros([1], "int64"), paddle.cumsum(real.reshape([batch, length]).sum(1))])
-        hidden_states = embedding_output.reshape([-1, hidden]).gather(paddle.nonzero(real).reshape([-1]))
-        rows = index.gather(positions.reshape([-1])).reshape(output_rows.shape)
-        return hidden_states, _Unpadded(starts), rows
 
     def forward(
         self,
@@ -688,21 +444,16 @@ class VisualBertModel(VisualBertPretrainedModel):
             if visual_attention_mask is None:
                 visual_attention_mask = paddle.ones(visual_embeds.shape[:-1], dtype=dtype)
             attention_mask = paddle.concat([attention_mask.astype(dtype), visual_attention_mask.astype(dtype)], -1)
-        extended_mask = _extended_attention_mask(attention_mask, dtype)
+        extended_mask = extended_attention_mask(attention_mask, dtype)  # [B, 1, 1, S]
         head_mask = _head_mask(head_mask, self.config.num_hidden_layers, dtype)
 
-        unpadded = None if head_mask is not None else self._unpadded(embedding_output, attention_mask, output_rows)
-        if unpadded is not None:
-            hidden_states, batch, rows = unpadded
-            encoder_outputs = self.encoder(hidden_states, batch, output_rows=rows)
-            sequence_output = encoder_outputs[0].reshape(output_rows.shape + [-1])
-        elif self.bypass_transformer and visual_embeds is not None:
+        if self.bypass_transformer and visual_embeds is not None:
             # Text runs through the encoder alone, then one extra layer sees text and boxes together.
             # HF indexes the mask as [:, :, text_length, :text_length] (a bug); this is the intended slice.
             text_length = text_shape[1]
             encoder_outputs = self.encoder(
                 embedding_output[:, :text_length],
-                extended_mask[:, :, :, :text_length].contiguous(),  # sliced once, not per layer
+                extended_mask[:, :, :, :text_length],
                 head_mask,
                 output_attentions,
                 output_hidden_states,
@@ -713,7 +464,7 @@ class VisualBertModel(VisualBertPretrainedModel):
             encoder_outputs = self.encoder(
                 embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states, output_rows
             )
-            sequence_output = encoder_outputs[0]
+            sequence_output = encoder_outputs[0]  # [B, S, H], or [B, R, H] with output_rows
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
 
         output = BaseModelOutputWithPooling(
@@ -742,12 +493,9 @@ def _masked_lm_loss(logits, labels):
 def _soft_target_loss(logits, soft_labels):
     """KL(soft_labels || softmax(logits)) averaged over the batch; returns (loss, log-probabilities).
 
-    On CPU in fp32 the log-probabilities are logits − logsumexp(logits): Paddle's CPU log_softmax takes 13 ms forward
-    and 13 ms backward on [8, 3129] (the VQA answers at batch 8), this about 1 ms for both."""
-    if _cpu_fp32(logits):
-        log_probs = logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
-    else:
-        log_probs = F.log_softmax(logits, axis=-1)
+    The log-probabilities are logits - logsumexp(logits), log_softmax's value: Paddle's CPU log_softmax takes about
+    10x longer forward and backward at the VQA head's [B, 3129]."""
+    log_probs = logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
     return F.kl_div(log_probs, soft_labels.astype(log_probs.dtype), reduction="batchmean"), log_probs
 
 
@@ -782,7 +530,7 @@ class VisualBertForPreTraining(VisualBertPretrainedModel):
         outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
         prediction_logits, seq_relationship_logits = self.cls(
             outputs.last_hidden_state, outputs.pooler_output, self.visual_bert.embeddings.word_embeddings.weight
-        )
+        )  # [B, S, vocab], [B, 2]
         loss = None
         if labels is not None:
             if labels.shape[-1] != prediction_logits.shape[1]:
@@ -827,8 +575,8 @@ class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.visual_bert = VisualBertModel(config)
-        self.dropout = _Dropout(config.hidden_dropout_prob)
-        self.cls = _Linear(config.hidden_size, config.num_labels)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.cls = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
@@ -838,11 +586,11 @@ class VisualBertForQuestionAnswering(VisualBertPretrainedModel):
         answer_index = inputs["attention_mask"].astype("int64").sum(1) - 2  # [B]
         if _every_row_needed(self.config, inputs):
             outputs = self.visual_bert(**inputs, return_dict=True)
-            answer_token = _take_rows(outputs.last_hidden_state, answer_index.unsqueeze(1))[:, 0]
+            answer_token = take_rows(outputs.last_hidden_state, answer_index.unsqueeze(1))[:, 0]
         else:  # the last layer computes [CLS] (for the pooler) and the answer token only
-            rows = paddle.stack([paddle.zeros_like(answer_index), answer_index], axis=1)
+            rows = paddle.stack([paddle.zeros_like(answer_index), answer_index], axis=1)  # [B, 2]
             outputs = self.visual_bert(**inputs, return_dict=True, output_rows=rows)
-            answer_token = outputs.last_hidden_state[:, 1]
+            answer_token = outputs.last_hidden_state[:, 1]  # [B, H]
         logits = self.cls(self.dropout(answer_token))  # [B, num_labels]
 
         loss = None
@@ -861,8 +609,8 @@ class VisualBertForVisualReasoning(VisualBertPretrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.visual_bert = VisualBertModel(config)
-        self.dropout = _Dropout(config.hidden_dropout_prob)
-        self.cls = _Linear(config.hidden_size, config.num_labels)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.cls = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
@@ -884,8 +632,8 @@ class VisualBertForMultipleChoice(VisualBertPretrainedModel):
     def __init__(self, config: VisualBertConfig):
         super().__init__(config)
         self.visual_bert = VisualBertModel(config)
-        self.dropout = _Dropout(config.hidden_dropout_prob)
-        self.cls = _Linear(config.hidden_size, 1)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.cls = nn.Linear(config.hidden_size, 1)
 
     def forward(self, input_ids=None, *, labels=None, return_dict=None, **inputs):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
@@ -912,9 +660,9 @@ class VisualBertRegionToPhraseAttention(nn.Layer):
         super().__init__()
         head_size = config.hidden_size // config.num_attention_heads
         self.scale = math.sqrt(head_size)
-        self.query = _Linear(config.hidden_size, head_size)
-        self.key = _Linear(config.hidden_size, head_size)
-        self.value = _Linear(config.hidden_size, head_size)  # unused by the scores; kept for HF's weight tree
+        self.query = nn.Linear(config.hidden_size, head_size)
+        self.key = nn.Linear(config.hidden_size, head_size)
+        self.value = nn.Linear(config.hidden_size, head_size)  # unused by the scores; kept for HF's weight tree
 
     def forward(self, query, key, attention_mask):
         scores = paddle.matmul(self.query(query), self.key(key), transpose_y=True) / self.scale
@@ -942,8 +690,7 @@ class VisualBertForRegionToPhraseAlignment(VisualBertPretrainedModel):
             raise ValueError("VisualBertForRegionToPhraseAlignment needs attention_mask and visual_attention_mask")
         outputs = self.visual_bert(**inputs, return_dict=True)
         sequence_output = outputs.last_hidden_state
-        positions = region_to_phrase_position.clip(min=0)  # [B, P]
-        phrases = paddle.take_along_axis(sequence_output, positions.unsqueeze(-1), axis=1, broadcast=True)
+        phrases = take_rows(sequence_output, region_to_phrase_position.clip(min=0))  # [B, P, H]
         boxes = sequence_output[:, inputs["attention_mask"].shape[1] :]  # [B, V, H]
         logits = self.attention(phrases, boxes, inputs["visual_attention_mask"])  # [B, P, V]
         loss = None if labels is None else _soft_target_loss(logits, labels)[0]
