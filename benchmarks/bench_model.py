@@ -5,8 +5,6 @@ python benchmarks/bench_model.py                      # BERT-base, batch 8, text
 python benchmarks/bench_model.py --threads 1 --rounds 5
 python benchmarks/bench_model.py --batch_size 64 --text_length 20 --phases inference   # VQA questions/s
 
-Speed and memory of this project's VisualBERT against HF transformers' on the same machine and thread count.
-
 Each framework runs in its own process that imports only that framework, so the peak resident memory of the process is
 its own. The two processes are built first, then take turns one timed iteration at a time (which one leads alternates),
 with a pause between iterations so that the idle one's OpenMP threads stop spinning: a slow spell of the machine (other
@@ -448,7 +446,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--rounds", type=int, default=3, help="repeat everything; the report takes medians over rounds"
     )
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_vs_hf.json"), help="JSON report")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_vs_hf.json"),
+        help="JSON report",
+    )
     return parser.parse_args(argv)
 
 

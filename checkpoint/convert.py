@@ -10,12 +10,11 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from paddlenlp_ext.paths import CHECKPOINT_HOME, REPO_ROOT
+from paddlenlp_ext.transformers.visualbert import convert
+from paddlenlp_ext.transformers.visualbert.configuration import PRETRAINED_CHECKPOINTS
 
-from paddlenlp_ext.transformers.visualbert import convert  # noqa: E402
-from paddlenlp_ext.transformers.visualbert.configuration import PRETRAINED_CHECKPOINTS  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+HF_HOME = os.path.join(REPO_ROOT, "checkpoint", "uclanlp")
 
 
 def main(argv=None):
@@ -49,14 +48,14 @@ def main(argv=None):
 def convert_all():
     missing = []
     for name in PRETRAINED_CHECKPOINTS:
-        src = os.path.join(HERE, "uclanlp", name)
+        src = os.path.join(HF_HOME, name)
         if not os.path.isdir(src):
             missing.append(name)
             continue
-        dst = os.path.join(HERE, "paddle_visualbert", name)
+        dst = os.path.join(CHECKPOINT_HOME, name)
         print(f"{name}: {convert.convert_hf_checkpoint(src, dst)} -> {dst}")
     if missing:
-        print(f"not found under {os.path.join(HERE, 'uclanlp')}: {', '.join(missing)}", file=sys.stderr)
+        print(f"not found under {HF_HOME}: {', '.join(missing)}", file=sys.stderr)
     return 1 if len(missing) == len(PRETRAINED_CHECKPOINTS) else 0
 
 

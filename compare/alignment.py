@@ -1,5 +1,6 @@
 """Numerical alignment with HF transformers' VisualBERT: identical inputs through both models, every output, the
-loss and (optionally) every gradient compared against stated tolerances. Used by compare/*.py and the tests."""
+loss and (optionally) every gradient compared against stated tolerances. Used by the compare_*.py scripts beside
+this file and by the tests."""
 
 import argparse
 import json
@@ -10,10 +11,9 @@ import tempfile
 import numpy as np
 import paddle
 
-from . import convert, modeling
-from .configuration import PRETRAINED_CHECKPOINTS
-
-REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3))
+from paddlenlp_ext.paths import CHECKPOINT_HOME, REPO_ROOT
+from paddlenlp_ext.transformers.visualbert import convert, modeling
+from paddlenlp_ext.transformers.visualbert.configuration import PRETRAINED_CHECKPOINTS
 
 # Absolute max |delta| per output; the loss and gradients are compared relative to the HF magnitude.
 TOLERANCES = {
@@ -242,8 +242,8 @@ def compare_checkpoint(name: str, hf_dir=None, paddle_dir=None, random_init=Fals
             hf_model = random_hf_model(architecture, hf_config(architecture, dim, num_labels), seed)
             pd_model = paddle_from_hf(hf_model, architecture, workdir)
         else:
-            hf_dir = hf_dir or os.path.join(REPO, "checkpoint", "uclanlp", name)
-            paddle_dir = paddle_dir or os.path.join(REPO, "checkpoint", "paddle_visualbert", name)
+            hf_dir = hf_dir or os.path.join(REPO_ROOT, "checkpoint", "uclanlp", name)
+            paddle_dir = paddle_dir or os.path.join(CHECKPOINT_HOME, name)
             for folder in (hf_dir, paddle_dir):
                 if not os.path.isdir(folder):
                     raise FileNotFoundError(f"{folder}: not found (use --random_init to compare without weights)")

@@ -1,10 +1,9 @@
 """The model benchmark at a tiny size: inputs, FLOP count, both frameworks' measurements, the side-by-side workers,
 the report."""
 
+import bench_model as benchmark
 import numpy as np
 import pytest
-
-from paddlenlp_ext.transformers.visualbert import benchmark
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=99)
 
