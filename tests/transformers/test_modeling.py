@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from paddlenlp_ext.transformers.visualbert import convert, modeling
+from paddlenlp_ext.transformers.visualbert import convert, modeling, sources
 
 HEADS = [
     "VisualBertForPreTraining",
@@ -214,7 +214,7 @@ def test_save_and_from_pretrained_round_trip(tiny, tmp_path):
 
 
 def test_checkpoint_names_resolve_to_converted_folders(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(modeling, "CHECKPOINT_HOME", str(tmp_path))
+    monkeypatch.setattr(sources, "CHECKPOINT_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="visualbert-nlvr2: no converted checkpoint"):
         modeling.VisualBertForVisualReasoning.from_pretrained("visualbert-nlvr2")
     with pytest.raises(FileNotFoundError, match="not one of the VisualBERT checkpoints"):

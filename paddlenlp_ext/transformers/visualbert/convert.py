@@ -28,6 +28,8 @@ __all__ = [
     "convert_bert_checkpoint",
     "convert_paddle_to_hf",
     "paddle_state_shapes",
+    "name_mappings",
+    "read_hf_weights",
 ]
 
 HEAD_CLASSES = (
@@ -134,7 +136,8 @@ def hf_to_paddle_state_dict(hf_state: dict, architecture: str, config: VisualBer
     if _tied_decoder(architecture) and "cls.predictions.decoder.weight" in state:
         _check_same(state, "cls.predictions.decoder.weight", "visual_bert.embeddings.word_embeddings.weight", source)
         used.add("cls.predictions.decoder.weight")
-    converted = {k: (v.T if is_linear_weight(k) else v) for k, v in state.items() if k not in used}
+    transposed = {hf_name: transpose for hf_name, _, transpose in name_mappings(architecture, config)}
+    converted = {k: (v.T if transposed.get(k) else v) for k, v in state.items() if k not in used}
     expected = paddle_state_shapes(architecture, config)
     return {k: np.ascontiguousarray(v) for k, v in _check_and_fill(converted, expected, source).items()}
 
@@ -208,18 +211,28 @@ def read_hf_checkpoint(folder: str):
         path = os.path.join(folder, "pytorch_model.bin")
         if not os.path.exists(path):
             raise ConversionError(f"{folder}: neither model.safetensors nor pytorch_model.bin found")
+    return config, read_hf_weights(path)
+
+
+def read_hf_weights(path: str) -> dict:
+    """{name: array} of an HF weight file, model.safetensors or pytorch_model.bin."""
     try:
         if path.endswith(".safetensors"):
             from safetensors.numpy import load_file
 
-            state = load_file(path)
-        else:
-            import torch
+            return load_file(path)
+        import torch
 
-            state = {k: v.numpy() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}
+        return {k: v.numpy() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}
     except Exception as e:  # torch and safetensors raise many types for a corrupt or truncated file
         raise ConversionError(f"{path}: cannot read the weights ({_reason(e)})") from None
-    return config, state
+
+
+def name_mappings(architecture: str, config: VisualBertConfig) -> list:
+    """[(HF name, Paddle name, transposed)] for every parameter of `architecture`: the names are the same in both
+    frameworks, and the linear weights (LINEAR_WEIGHTS) are transposed. HF's duplicates (the position_ids buffer,
+    the tied decoder's copies) have no entry: hf_to_paddle_state_dict checks and drops them."""
+    return [(name, name, is_linear_weight(name)) for name in paddle_state_shapes(architecture, config)]
 
 
 def config_from_hf(hf_config: dict, source: str, **overrides) -> VisualBertConfig:

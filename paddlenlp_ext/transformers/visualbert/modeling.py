@@ -24,8 +24,8 @@ from paddlenlp.transformers.model_outputs import (
 )
 from paddlenlp.transformers.model_utils import PretrainedModel
 
-from ...paths import CHECKPOINT_HOME
-from .configuration import PRETRAINED_CHECKPOINTS, VisualBertConfig
+from . import convert, sources
+from .configuration import VisualBertConfig
 
 __all__ = [
     "VisualBertPretrainedModel",
@@ -321,21 +321,33 @@ class VisualBertPretrainedModel(PretrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """Load a saved or converted folder; one of the nine names loads checkpoint/paddle_visualbert/<name>."""
-        name = str(pretrained_model_name_or_path)
-        if name in PRETRAINED_CHECKPOINTS and not os.path.isdir(name):
-            local = os.path.normpath(os.path.join(CHECKPOINT_HOME, name))
-            if not os.path.isdir(local):
-                raise FileNotFoundError(
-                    f"{name}: no converted checkpoint at {local}; download uclanlp/{name} from the HuggingFace hub "
-                    "into checkpoint/uclanlp/ and run checkpoint/convert.py"
-                )
-            pretrained_model_name_or_path = local
-        elif not os.path.isdir(name):
-            raise FileNotFoundError(
-                f"{name}: not a folder and not one of the VisualBERT checkpoints {sorted(PRETRAINED_CHECKPOINTS)}"
-            )
-        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        """A folder this project saved, converted or trained (or one transformers wrote, with
+        convert_from_torch=True); one of the nine checkpoint names (checkpoint/paddle_visualbert/<name>, or
+        uclanlp/<name> with from_hf_hub=True); or any name PaddleNLP resolves online (from_hf_hub=True,
+        from_aistudio=True, its community store). See sources.py."""
+        source = sources.resolve(str(pretrained_model_name_or_path), kwargs)
+        if os.path.isdir(source):
+            return super().from_pretrained(source, *args, **kwargs)
+        with sources.clear_failures(source, kwargs):
+            return super().from_pretrained(source, *args, **kwargs)
+
+    @classmethod
+    def convert(cls, weight_file, config, cache_dir=None):
+        """PaddleNLP's hook for from_pretrained(..., convert_from_torch=True): convert.py's strict conversion (every
+        key used, tied copies checked), writing nothing beside the torch checkpoint."""
+        return sources.torch_checkpoint_to_paddle(weight_file, config)
+
+    @classmethod
+    def _get_name_mappings(cls, config):
+        """PaddleNLP's name mappings from torch checkpoints: convert.py's list (same names, linear weights
+        transposed) for the checkpoint's class."""
+        from paddlenlp.transformers.conversion_utils import StateDictNameMapping
+
+        architecture = (config.architectures or [cls.__name__])[0]
+        return [
+            StateDictNameMapping(hf_name, name, "transpose" if transpose else None)
+            for hf_name, name, transpose in convert.name_mappings(architecture, config)
+        ]
 
     def _init_weights(self, layer):
         """HF's initialisation: every table and linear weight drawn from N(0, initializer_range), biases 0,
