@@ -4,6 +4,7 @@ import sys
 
 from paddlenlp_ext.data import FEATURE_TYPES, load_tokenizer
 from paddlenlp_ext.tasks.vqa import task as vqa
+from paddlenlp_ext.tasks.vqa.answers import save_answer_vocab
 from paddlenlp_ext.training import args as cli
 from paddlenlp_ext.training.trainer import fit
 from paddlenlp_ext.transformers import VisualBertForQuestionAnswering
@@ -26,7 +27,7 @@ def main(argv=None):
         dev = vqa.dataset(args, tokenizer, args.dev_split, dim, answers)
         official = vqa.load_official(args)
         evaluate = lambda m: vqa.evaluate(m, dev, tokenizer, args, official)  # noqa: E731
-    fit(args, model, tokenizer, train, evaluate, metric="vqa_score")
+    fit(args, model, tokenizer, train, evaluate, metric="vqa_score", save_with=lambda f: save_answer_vocab(answers, f))
     return 0
 
 

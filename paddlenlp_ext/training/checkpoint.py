@@ -31,10 +31,12 @@ def _remove_unfinished(path: str):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
-def _save_model(folder: str, model, tokenizer):
+def _save_model(folder: str, model, tokenizer, save_with=None):
     model.save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
+    if save_with is not None:
+        save_with(folder)
 
 
 def rng_states() -> dict:
@@ -66,12 +68,13 @@ def set_optimizer_state(optimizer, model, state: dict):
     optimizer.set_state_dict(_rename_optimizer_state(state, {n: p.name for n, p in model.named_parameters()}))
 
 
-def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, state: dict, keep: int) -> str:
-    """Write checkpoint-<step> (model, tokenizer, optimizer, `state`, RNG) and delete all but the newest `keep`."""
+def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, state: dict, keep: int, save_with=None):
+    """Write checkpoint-<step> (model, tokenizer, what save_with(folder) adds, optimizer, `state`, RNG) and delete all
+    but the newest `keep`."""
     path = os.path.join(output_dir, f"checkpoint-{step}")
     _remove_unfinished(path)
     with atomic_folder(path) as tmp:
-        _save_model(tmp, model, tokenizer)
+        _save_model(tmp, model, tokenizer, save_with)
         paddle.save(
             {"optimizer": optimizer_state(optimizer, model), "state": state, "rng": rng_states()},
             os.path.join(tmp, TRAINING_STATE),
@@ -81,12 +84,12 @@ def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, sta
     return path
 
 
-def save_best(output_dir: str, model, tokenizer, metrics: dict):
+def save_best(output_dir: str, model, tokenizer, metrics: dict, save_with=None):
     """The best model so far by the dev metric, in `best/` (with its metrics.json)."""
     path = os.path.join(output_dir, "best")
     _remove_unfinished(path)
     with atomic_folder(path) as tmp:
-        _save_model(tmp, model, tokenizer)
+        _save_model(tmp, model, tokenizer, save_with)
         # a plain write: the whole folder is published at once
         with open(os.path.join(tmp, "metrics.json"), "w", encoding="utf-8") as f:
             json.dump(metrics, f, indent=2)

@@ -61,7 +61,7 @@ class Trainer:
 
     `metric` names the entry of evaluate's result that picks the best checkpoint (higher is better)."""
 
-    def __init__(self, args, model, tokenizer, train_dataset, collate_fn, evaluate=None, metric=None):
+    def __init__(self, args, model, tokenizer, train_dataset, collate_fn, evaluate=None, metric=None, save_with=None):
         self.args = args
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
@@ -71,6 +71,7 @@ class Trainer:
         self.collate_fn = collate_fn
         self.evaluate = evaluate
         self.metric = metric
+        self.save_with = save_with
 
         self.sampler = DistributedBatchSampler(train_dataset, args.batch_size, shuffle=True, drop_last=False)
         self.total_steps = total_steps(args, len(self.sampler))
@@ -221,8 +222,9 @@ class Trainer:
             if self.state["best"] is None or metrics[self.metric] > self.state["best"]:
                 self.state["best"] = metrics[self.metric]
                 ckpt.save_best(
-                    self.args.output_dir, self.model, self.tokenizer, {"step": self.state["step"], **metrics}
-                )
+                    self.args.output_dir, self.model, self.tokenizer, {"step": self.state["step"], **metrics},
+                    self.save_with,
+                )  # fmt: skip
         ckpt.save_checkpoint(
             self.args.output_dir,
             self.state["step"],
@@ -231,14 +233,16 @@ class Trainer:
             self.optimizer,
             self.state,
             self.args.save_total_limit,
+            self.save_with,
         )
 
 
-def fit(args, model, tokenizer, train_dataset, evaluate=None, metric=None):
-    """Train with the Trainer, resuming first when --resume asks; returns the final state."""
-    trainer = Trainer(
-        args, model, tokenizer, train_dataset, VisualBertCollator(tokenizer.pad_token_id), evaluate, metric
-    )
+def fit(args, model, tokenizer, train_dataset, evaluate=None, metric=None, save_with=None):
+    """Train with the Trainer, resuming first when --resume asks; returns the final state. save_with(folder) writes
+    what a task's model folder needs besides the model and tokenizer (VQA's answer vocabulary) into every
+    checkpoint and best/."""
+    collator = VisualBertCollator(tokenizer.pad_token_id)
+    trainer = Trainer(args, model, tokenizer, train_dataset, collator, evaluate, metric, save_with)
     if args.resume:
         path = args.resume
         if path == "auto":

@@ -32,6 +32,11 @@ def test_vqa_finetune_evaluate_predict(sample_dir, tmp_path, tiny_config, entry_
     assert os.path.exists(out / "training_curves.png") and os.listdir(out / "visualdl")
     best = json.loads((out / "best" / "metrics.json").read_text())
     assert 0 <= best["vqa_score"] <= 1 and 0 <= best["official_overall"] <= 100
+    vocab = os.path.join(sample_dir, "coco", "extras", "vocabs", "answers_vqa.txt")
+    with open(vocab, encoding="utf-8") as f:
+        answers = f.read()
+    for folder in ("best", "checkpoint-6"):  # a model folder holds its answers: the predictor needs no --answers_file
+        assert (out / folder / "answers_vqa.txt").read_text() == answers
 
     pred = tmp_path / "pred"
     argv = [

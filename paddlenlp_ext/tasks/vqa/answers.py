@@ -1,13 +1,16 @@
 """The VQA answer vocabulary (``extras/vocabs/answers_vqa.txt``) and the soft-score training target."""
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
 from ...data.errors import DataFormatError
+from ...files import atomic_file
 
 UNK = "<unk>"
+FILE_NAME = "answers_vqa.txt"  # the released vocabulary's name; a model folder holding it needs no --answers_file
 
 
 class AnswerVocab:
@@ -40,6 +43,14 @@ def load_answer_vocab(path: str) -> AnswerVocab:
     with open(path, encoding="utf-8") as f:
         answers = [line.strip() for line in f if line.strip()]
     return AnswerVocab(answers, path=path)
+
+
+def save_answer_vocab(vocab: AnswerVocab, folder: str) -> str:
+    """Write ``vocab`` to ``folder/answers_vqa.txt`` (atomically), where the predictor looks; returns the path."""
+    path = os.path.join(folder, FILE_NAME)
+    with atomic_file(path) as f:
+        f.writelines(answer + "\n" for answer in vocab.answers)
+    return path
 
 
 def soft_scores(answers: Sequence[str], vocab: AnswerVocab) -> np.ndarray:
