@@ -1,5 +1,5 @@
 """What the task modules share: one split of a registered dataset, a run's region features and collator (from its
-command-line flags), and batched inference over a task dataset."""
+command-line flags), and batched inference over a task dataset (with an eager model or an exported one)."""
 
 import os
 
@@ -9,7 +9,7 @@ from paddle.io import DataLoader
 from paddlenlp.datasets import load_dataset
 from tqdm import tqdm
 
-from .collate import VisualBertCollator, model_inputs
+from .collate import MODEL_INPUTS, VisualBertCollator, model_inputs
 from .features import RegionFeatures
 
 
@@ -42,9 +42,16 @@ def collator(tokenizer) -> VisualBertCollator:
 
 
 @paddle.no_grad()
-def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int, desc: str):
-    """Yield (batch, model output) over `dataset` in order, in eval mode; the caller restores train mode."""
-    model.eval()
+def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int, desc: str, labels: bool = True):
+    """Yield (batch, model output) over `dataset` in order.
+
+    An eager model (a paddle.nn.Layer) runs in eval mode (the caller restores train mode) on the batch's inputs and,
+    with `labels`, its labels, and gives its ModelOutput. Anything else is an exported model
+    (`paddlenlp_ext.deploy.InferenceModel`): it takes the inputs only and gives a dict of numpy arrays. Either
+    output is read by name: `output["logits"]`."""
+    eager = isinstance(model, paddle.nn.Layer)
+    if eager:
+        model.eval()
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -54,7 +61,10 @@ def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int
         return_list=True,
     )
     for batch in tqdm(loader, desc=desc, leave=False, disable=os.environ.get("PADDLE_TRAINER_ID", "0") != "0"):
-        yield batch, model(**model_inputs(batch), return_dict=True)
+        inputs = model_inputs(batch)
+        if not (eager and labels):
+            inputs = {name: inputs[name] for name in MODEL_INPUTS}
+        yield batch, model(**inputs, return_dict=True) if eager else model(**inputs)
 
 
 def numpy_ids(values) -> list:

@@ -45,10 +45,12 @@ def dataset(args, tokenizer, split: str, dim: int, pretraining=False) -> Nlvr2Da
 
 
 def predict(model, data: Nlvr2Dataset, tokenizer, batch_size: int, num_workers: int):
-    """(identifiers, predicted labels: 1 = True)."""
+    """(identifiers, predicted labels: 1 = True). model: the eager head or an exported one (see
+    loading.batched_outputs)."""
     identifiers, predictions = [], []
-    for batch, output in loading.batched_outputs(model, data, tokenizer, batch_size, num_workers, "predict"):
-        predictions.append(output.logits.argmax(-1).numpy())
+    outputs = loading.batched_outputs(model, data, tokenizer, batch_size, num_workers, "predict", labels=False)
+    for batch, output in outputs:
+        predictions.append(np.asarray(output["logits"]).argmax(-1))
         identifiers += loading.numpy_ids(batch["identifier"])
     return identifiers, np.concatenate(predictions)
 

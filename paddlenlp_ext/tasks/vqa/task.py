@@ -60,10 +60,13 @@ def dataset(args, tokenizer, split: str, dim: int, answers=None, pretraining=Fal
 
 
 def predict(model, data: VqaDataset, tokenizer, batch_size: int, num_workers: int, top_k: int = 1):
-    """(question ids, top-k answer indices [N, k], their probabilities [N, k]); `<unk>` (index 0) never predicted."""
+    """(question ids, top-k answer indices [N, k], their probabilities [N, k]); `<unk>` (index 0) never predicted.
+    model: the eager head or an exported one (see loading.batched_outputs)."""
     question_ids, indices, probs = [], [], []
-    for batch, output in loading.batched_outputs(model, data, tokenizer, batch_size, num_workers, "predict"):
-        logits = output.logits.astype("float32")
+    # no labels: with them the eager head returns log-probabilities, an export the logits
+    outputs = loading.batched_outputs(model, data, tokenizer, batch_size, num_workers, "predict", labels=False)
+    for batch, output in outputs:
+        logits = paddle.to_tensor(np.asarray(output["logits"], dtype="float32"))
         logits[:, 0] = -float("inf")  # <unk> is a placeholder for "not in the vocabulary", never an answer
         top = paddle.topk(F.softmax(logits, axis=-1), k=top_k, axis=-1)
         probs.append(top[0].numpy())
