@@ -4,11 +4,17 @@ AdamW with no decay on biases and LayerNorm, linear warmup then linear decay, gl
 gradient accumulation, optional AMP, paddle.DataParallel + DistributedBatchSampler under
 `python -m paddle.distributed.launch`, evaluation / checkpointing / logging every `save_steps` on rank 0, and exact
 resumption (`--resume`). Batches are dicts of numpy arrays from the data package's collator.
+
+Nothing fails silently: a non-finite loss, gradient norm or model stops every rank at once (TrainingDiverged) and is
+never saved; an output_dir holding another run is refused unless `--resume` or `--overwrite_output_dir` says what to
+do with it; DataLoader workers and ranks end with their parent process (lifetime.py).
 """
 
 import json
 import math
 import os
+import re
+import shutil
 import time
 from contextlib import nullcontext
 
@@ -20,8 +26,10 @@ from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger
 from tqdm import tqdm
 
+from .. import lifetime
 from ..data import VisualBertCollator, model_inputs
 from . import checkpoint as ckpt
+from .args import write_run_info
 from .plots import plot_history
 
 
@@ -40,6 +48,10 @@ def no_decay(name: str) -> bool:
 def total_steps(args, batches_per_epoch: int) -> int:
     steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
     return args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
+
+
+class TrainingDiverged(ValueError):
+    """A non-finite loss, gradient norm or model: the run stops (a ValueError, so entry points exit 2 with it)."""
 
 
 class _Batches(paddle.io.Sampler):
@@ -119,6 +131,7 @@ class Trainer:
             batch_sampler=_Batches(batches),
             collate_fn=self.collate_fn,
             num_workers=self.args.num_workers,
+            worker_init_fn=lifetime.worker_init_fn() if self.args.num_workers > 0 else None,
             return_list=True,
         )
 
@@ -130,6 +143,27 @@ class Trainer:
             scaled = loss / self.args.gradient_accumulation_steps
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         return float(loss)
+
+    def _diverged(self, step: int, what: str):
+        found = ckpt.list_checkpoints(self.args.output_dir)
+        last = f"the last good checkpoint is {found[-1]}" if found else "there is no checkpoint to go back to"
+        return TrainingDiverged(f"training diverged at step {step}: {what}; {last}")
+
+    def _check_finite(self, losses: list):
+        """Stop on a non-finite loss or gradient norm, on every rank alike: the loss is averaged over the ranks (a NaN
+        anywhere stays NaN), the gradients are already equal after DataParallel's all-reduce."""
+        loss = paddle.to_tensor(float(np.mean(losses)), dtype="float32")
+        if self.world_size > 1:
+            dist.all_reduce(loss)
+            loss = loss / self.world_size
+        if not math.isfinite(float(loss)):
+            raise self._diverged(self.state["step"] + 1, f"loss {float(loss)}")
+        # Under fp16 loss scaling, inf gradients are expected: the scaler skips those steps.
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if self.scaler is None and self.args.max_grad_norm > 0 and grads:
+            norm = float(paddle.stack([paddle.square(g.astype("float32")).sum() for g in grads]).sum().sqrt())
+            if not math.isfinite(norm):
+                raise self._diverged(self.state["step"] + 1, f"gradient norm {norm}")
 
     def _optimizer_step(self):
         if self.scaler:
@@ -145,23 +179,29 @@ class Trainer:
         args = self.args
         self.model.train()
         progress = tqdm(
-            total=self.total_steps, initial=self.state["step"], desc="train", disable=not self.is_main, smoothing=0.05
+            total=self.total_steps,
+            initial=self.state["step"],
+            desc="train",
+            disable=None if self.is_main else True,
+            smoothing=0.05,
         )
         window_losses, window_start, run_start, start_step = [], time.time(), time.time(), self.state["step"]
         while self.state["step"] < self.total_steps:
             batches = self._epoch_batches(self.state["epoch"])
             if hasattr(self.dataset, "set_epoch"):  # per-epoch randomness: masking, caption negatives
                 self.dataset.set_epoch(self.state["epoch"])
-            accumulated = 0
+            accumulated, step_losses = 0, []
             for batch in self._loader(batches[self.state["batch"] :]):
                 self.state["batch"] += 1
                 accumulated += 1
                 end_of_epoch = self.state["batch"] == len(batches)
                 sync = accumulated == args.gradient_accumulation_steps or end_of_epoch
-                window_losses.append(self._forward_backward(batch, sync))
+                step_losses.append(self._forward_backward(batch, sync))
                 if not sync:
                     continue
-                accumulated = 0
+                self._check_finite(step_losses)
+                window_losses += step_losses
+                accumulated, step_losses = 0, []
                 self._optimizer_step()
                 self.state["step"] += 1
                 progress.update(1)
@@ -208,6 +248,11 @@ class Trainer:
             self._writer.add_scalar(tag=tag, value=value, step=self.state["step"])
 
     def _evaluate_and_save(self):
+        # On every rank (the parameters are equal on all), so that all stop together.
+        finite = paddle.stack([paddle.isfinite(p).all() for p in self.model.parameters()])
+        if not bool(finite.all()):
+            name = next(n for (n, _), ok in zip(self.model.named_parameters(), finite.numpy()) if not ok)
+            raise self._diverged(self.state["step"], f"non-finite parameters ({name}), not saved")
         if not self.is_main:
             return
         metrics = {}
@@ -237,12 +282,41 @@ class Trainer:
         )
 
 
+def claim_output_dir(args):
+    """Refuse an output_dir holding another run's checkpoints or best/, unless --resume continues that run or
+    --overwrite_output_dir replaces it (rank 0 then removes what the trainer writes). Every rank checks, so that all
+    stop together."""
+    if args.resume and args.overwrite_output_dir:
+        raise ValueError("--resume continues the run in --output_dir, --overwrite_output_dir replaces it: give one")
+    folder = args.output_dir
+    ours = re.compile(r"checkpoint-\d+|best|\.(checkpoint-\d+|best)\.(tmp|old)-\w+")
+    previous = sorted(e for e in os.listdir(folder) if ours.fullmatch(e)) if os.path.isdir(folder) else []
+    if not previous or args.resume:
+        return
+    if not args.overwrite_output_dir:
+        raise ValueError(
+            f"output_dir {folder} holds another run's checkpoints or best/: give --resume to continue it or "
+            "--overwrite_output_dir to replace it"
+        )
+    if dist.get_rank() == 0:
+        for entry in previous + ["visualdl", "training_curves.png"]:
+            path = os.path.join(folder, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+        logger.info(f"--overwrite_output_dir: removed the previous run's {', '.join(previous)} from {folder}")
+
+
 def fit(args, model, tokenizer, train_dataset, evaluate=None, metric=None, save_with=None):
     """Train with the Trainer, resuming first when --resume asks; returns the final state. save_with(folder) writes
     what a task's model folder needs besides the model and tokenizer (VQA's answer vocabulary) into every
     checkpoint and best/."""
+    lifetime.exit_with_launcher()
+    claim_output_dir(args)
     collator = VisualBertCollator(tokenizer.pad_token_id)
     trainer = Trainer(args, model, tokenizer, train_dataset, collator, evaluate, metric, save_with)
+    resumed = False
     if args.resume:
         path = args.resume
         if path == "auto":
@@ -252,7 +326,11 @@ def fit(args, model, tokenizer, train_dataset, evaluate=None, metric=None, save_
                 logger.info(f"--resume: no checkpoint in {args.output_dir} yet; starting from the beginning")
         if path is not None:
             trainer.resume(path)
+            resumed = True
+    if trainer.is_main:  # the run is known to start: a refused one leaves the folder's run_info.json as it was
+        write_run_info(args, resumed_at=trainer.state["step"] if resumed else None)
     state = trainer.train()
     if trainer.is_main:
-        logger.info(f"done: step {state['step']}, checkpoints and best/ in {args.output_dir}")
+        best = " and best/" if os.path.isdir(os.path.join(args.output_dir, "best")) else ""
+        logger.info(f"done: step {state['step']}, checkpoints{best} in {args.output_dir}")
     return state
