@@ -4,6 +4,7 @@ entries of a batch the model is called with."""
 import numpy as np
 import paddle
 
+from .errors import DATA_ERROR
 from .masking import IGNORE_INDEX
 
 # Model arguments every batch holds; a trainer passes these (plus the label keys present) to the model.
@@ -22,7 +23,10 @@ LABEL_INPUTS = ("labels", "sentence_image_labels")
 
 
 def model_inputs(batch: dict) -> dict:
-    """The batch entries the model takes, as tensors (ids such as question_id stay behind)."""
+    """The batch entries the model takes, as tensors (ids such as question_id stay behind); raises the data error a
+    batch carries from a DataLoader worker, in the process that trains or predicts."""
+    if DATA_ERROR in batch:
+        raise batch[DATA_ERROR]
     return {k: _tensor(batch[k]) for k in MODEL_INPUTS + LABEL_INPUTS if k in batch}
 
 
@@ -50,12 +54,17 @@ class VisualBertCollator:
     Per-example ``mlm_labels`` (one per text token) become the batch ``labels`` of length ``L + Nv``, ignored on
     padding and on every visual position, as HF's VisualBERT pretraining head expects. Other per-example keys
     (``question_id``, ``identifier``) are kept, as an int64 array when they are integers, else as a list.
+    A batch with an example carrying a data error (see ``TaskDataset``) is that error: ``{DATA_ERROR: error}``.
     """
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict:
+        for example in examples:
+            if DATA_ERROR in example:
+                # Paddle's loader silently drops a batch without arrays: the placeholder carries the error through.
+                return {DATA_ERROR: example[DATA_ERROR], "placeholder": np.zeros(1, dtype=np.int64)}
         keys = set(examples[0])
         for example in examples[1:]:
             if set(example) != keys:

@@ -7,3 +7,7 @@ class DataFormatError(ValueError):
 
 class MissingFeatureError(FileNotFoundError):
     """The region feature file an example needs does not exist."""
+
+
+# The key of an example, and of a batch, that carries a data error out of a DataLoader worker (see TaskDataset).
+DATA_ERROR = "data_error"

@@ -105,9 +105,11 @@ class RegionFeatures:
         return os.path.isfile(self.path(image_name))
 
     def load(self, image_name: str, example_id=None) -> np.ndarray:
-        """Features of ``image_name`` as a float32 ``[min(num_boxes, max_boxes), dim]`` array.
+        """Features of ``image_name`` as a float32 ``[min(num_boxes, max_boxes), dim]`` array (float16 and float64
+        files are cast).
 
-        Raises ``MissingFeatureError`` or ``DataFormatError`` naming the file and ``example_id``.
+        Raises ``MissingFeatureError``, or ``DataFormatError`` naming the file, ``example_id`` and what is wrong: not a
+        readable .npy, not floats, a shape other than ``[num_boxes > 0, dim]``, or NaN / inf among the kept boxes.
         """
         path = self.path(image_name)
         where = path if example_id is None else f"{path} (example {example_id})"
@@ -119,10 +121,23 @@ class RegionFeatures:
                 f"download them from {FEATURE_SOURCES[self.feature_type.name]}"
             ) from None
         except (ValueError, OSError, EOFError) as error:
-            raise DataFormatError(f"corrupt or truncated feature file {where}: {error}") from error
-        if mapped.ndim != 2 or mapped.shape[0] == 0 or mapped.shape[1] != self.dim:
+            # numpy's reason can span lines; the message stays one line
+            reason = " ".join(str(error).split())
+            raise DataFormatError(f"corrupt or truncated feature file {where}: {reason}") from error
+        if not isinstance(mapped, np.ndarray):  # an .npz archive under a .npy name
+            raise DataFormatError(f"feature file {where} is an .npz archive, not one .npy array")
+        if mapped.dtype.kind != "f":
+            raise DataFormatError(f"feature file {where} holds {mapped.dtype} values, expected floats")
+        if mapped.ndim != 2 or mapped.shape[1] != self.dim:
             raise DataFormatError(
-                f"feature file {where} has shape {mapped.shape}, expected [num_boxes > 0, {self.dim}] "
+                f"feature file {where} has shape {mapped.shape}, expected [num_boxes, {self.dim}] "
                 f"(visual_embedding_dim of the model)"
             )
-        return np.array(mapped[: self.max_boxes], dtype=np.float32)
+        if mapped.shape[0] == 0:
+            raise DataFormatError(f"feature file {where} has zero boxes")
+        # A detector can write NaN or inf, and float64 values beyond float32's range become inf in the cast.
+        with np.errstate(over="ignore"):
+            array = np.array(mapped[: self.max_boxes], dtype=np.float32)
+        if not np.isfinite(array).all():
+            raise DataFormatError(f"feature file {where} holds NaN or infinite values")
+        return array

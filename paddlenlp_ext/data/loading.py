@@ -9,6 +9,7 @@ from paddle.io import DataLoader
 from paddlenlp.datasets import load_dataset
 from tqdm import tqdm
 
+from .. import lifetime
 from .collate import MODEL_INPUTS, VisualBertCollator, model_inputs
 from .features import RegionFeatures
 
@@ -59,8 +60,11 @@ def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int
         collate_fn=collator(tokenizer),
         num_workers=num_workers,
         return_list=True,
+        worker_init_fn=lifetime.worker_init_fn() if num_workers > 0 else None,  # workers end with this process
     )
-    for batch in tqdm(loader, desc=desc, leave=False, disable=os.environ.get("PADDLE_TRAINER_ID", "0") != "0"):
+    for batch in tqdm(
+        loader, desc=desc, leave=False, disable=True if os.environ.get("PADDLE_TRAINER_ID", "0") != "0" else None
+    ):
         inputs = model_inputs(batch)
         if not (eager and labels):
             inputs = {name: inputs[name] for name in MODEL_INPUTS}

@@ -419,7 +419,7 @@ def write_sample(out_dir: str, config: SampleConfig | None = None) -> dict:
         )
     }
     for split, split_images in images.items():
-        for image_id, objects in tqdm(split_images, desc=f"features {split}", leave=False):
+        for image_id, objects in tqdm(split_images, desc=f"features {split}", leave=False, disable=None):
             name = coco_image_name(split, image_id)
             write_features(
                 vqa_features, name, region_features(objects, config.vqa_boxes, vqa_dim, config, feature_rng)
@@ -464,7 +464,7 @@ def write_sample(out_dir: str, config: SampleConfig | None = None) -> dict:
         ("test1", config.nlvr2_eval_sets),
     ):
         examples, pairs = nlvr2_sets(split, num_sets, config, rng)
-        for pair_name, pair in tqdm(pairs, desc=f"features nlvr2 {split}", leave=False):
+        for pair_name, pair in tqdm(pairs, desc=f"features nlvr2 {split}", leave=False, disable=None):
             for image_name, objects in zip(nlvr2_image_names(f"{pair_name}-0"), pair):
                 num_boxes = rng.randint(max(config.max_objects, config.nlvr2_boxes - 2), config.nlvr2_boxes)
                 write_features(

@@ -5,46 +5,81 @@ from dataclasses import dataclass
 
 import numpy as np
 from paddlenlp.transformers import BertTokenizer
+from paddlenlp.utils.env import MODEL_HOME
 from paddlenlp.utils.log import logger
 
 from .. import paths
+from ..transformers.visualbert.configuration import PRETRAINED_CHECKPOINTS
 from .errors import DataFormatError
 
-DEFAULT_TOKENIZER = "bert-base-uncased"
+# The vocab of the nine published checkpoints, which ship none (their converted folders hold no vocab.txt).
+PUBLISHED_TOKENIZER = "bert-base-uncased"
 
 
 def load_tokenizer(name_or_path: str | None = None, model_name_or_path: str | None = None) -> BertTokenizer:
     """An uncased ``BertTokenizer``, checked to hold the special tokens (see ``check_tokenizer``).
 
     ``name_or_path`` is a vocab.txt, a folder holding one, or a PaddleNLP name (downloaded once). Without it, the
-    vocab saved with the model ``model_name_or_path`` (a folder, or a checkpoint name under CHECKPOINT_HOME) is used,
-    else bert-base-uncased.
+    vocab saved with the model ``model_name_or_path`` (a folder, or a checkpoint name under CHECKPOINT_HOME) is used;
+    one of the nine published checkpoints uses bert-base-uncased; anything else is an error (no silent download).
     """
-    name = name_or_path
-    if name is None:
-        name = _model_vocab_folder(model_name_or_path) or DEFAULT_TOKENIZER
+    name = name_or_path or _model_tokenizer(model_name_or_path)
     if os.path.isfile(name):
         tokenizer = BertTokenizer(vocab_file=name)
-    elif os.path.isdir(name) and not os.path.exists(os.path.join(name, "vocab.txt")):
-        raise FileNotFoundError(f"{name}: no vocab.txt in the tokenizer folder")
-    elif name.endswith(".txt") and not os.path.exists(name):
-        # a vocab file that is not there, rather than a name to look up online
-        raise FileNotFoundError(f"vocab file {name} not found")
+    elif os.path.isdir(name):
+        if not os.path.exists(os.path.join(name, "vocab.txt")):
+            raise FileNotFoundError(f"--tokenizer_name_or_path {name}: no vocab.txt in the folder")
+        tokenizer = BertTokenizer.from_pretrained(name)
+    elif name.endswith(".txt") or name.startswith((".", os.sep, "~")):
+        # a path that is not there, rather than a name to look up online
+        raise FileNotFoundError(f"--tokenizer_name_or_path {name}: no such file or folder")
     else:
         logger.info(f"tokenizer: {name}")
-        tokenizer = BertTokenizer.from_pretrained(name)
+        tokenizer = _fetch(name)
     check_tokenizer(tokenizer)
     return tokenizer
 
 
-def _model_vocab_folder(model_name_or_path: str | None) -> str | None:
-    """The folder of the model if it holds a vocab.txt (models saved by the trainer do)."""
+def _model_tokenizer(model_name_or_path: str | None) -> str:
+    """The tokenizer of a model given without --tokenizer_name_or_path: its folder's vocab.txt (models saved by the
+    trainer hold one) or, for a published checkpoint, bert-base-uncased."""
     if not model_name_or_path:
-        return None
+        raise FileNotFoundError(
+            "no tokenizer: neither --tokenizer_name_or_path nor --model_name_or_path is given; "
+            "pass --tokenizer_name_or_path (a vocab.txt, a folder holding one, or a PaddleNLP name)"
+        )
     folder = model_name_or_path
     if not os.path.isdir(folder):
         folder = os.path.join(paths.CHECKPOINT_HOME, folder)
-    return folder if os.path.exists(os.path.join(folder, "vocab.txt")) else None
+    if os.path.exists(os.path.join(folder, "vocab.txt")):
+        return folder
+    if model_name_or_path in PRETRAINED_CHECKPOINTS:
+        return PUBLISHED_TOKENIZER
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--model_name_or_path {model_name_or_path}: no such folder or checkpoint name")
+    raise FileNotFoundError(
+        f"no tokenizer: the model folder {folder} holds no vocab.txt and --tokenizer_name_or_path is not given; "
+        "pass --tokenizer_name_or_path"
+    )
+
+
+def _fetch(name: str) -> BertTokenizer:
+    """``BertTokenizer.from_pretrained(name)``, failing with one line naming it; a failed download's empty files go
+    (PaddleNLP would otherwise find them next time)."""
+    folder = os.path.join(MODEL_HOME, name)
+    before = set(os.listdir(MODEL_HOME)) if os.path.isdir(MODEL_HOME) else set()
+    try:
+        return BertTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        stray = [os.path.join(folder, f) for f in os.listdir(folder)] if os.path.isdir(folder) else []
+        if os.path.isdir(MODEL_HOME):  # its temporary download file, left empty
+            stray += [os.path.join(MODEL_HOME, f) for f in set(os.listdir(MODEL_HOME)) - before if f.startswith("tmp")]
+        for path in stray:
+            if os.path.isfile(path) and os.path.getsize(path) == 0:
+                os.remove(path)
+        if os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+        raise OSError(f"tokenizer {name!r} could not be loaded from PaddleNLP (offline or not a name?)") from e
 
 
 def check_tokenizer(tokenizer) -> None:

@@ -24,7 +24,7 @@ class Nlvr2Dataset(TaskDataset):
     def example_id(self, record: dict) -> str:
         return f"identifier {record['identifier']}"
 
-    def __getitem__(self, index: int) -> dict:
+    def example(self, index: int) -> dict:
         record = self.records[index]
         left, right = self.load_visual(record)
         sentence = self.tokenizer.tokenize(record["sentence"])[: self.max_seq_length - 2]

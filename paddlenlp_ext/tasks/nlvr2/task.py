@@ -1,5 +1,6 @@
 """NLVR2: finetuning data, accuracy and consistency, and the prediction CSV."""
 
+import contextlib
 import csv
 import json
 import os
@@ -31,7 +32,8 @@ def add_predict_args(parser):
 
 
 def dataset(args, tokenizer, split: str, dim: int, pretraining=False) -> Nlvr2Dataset:
-    """The Nlvr2Dataset of one split, with its first feature files read now (wrong folder or dim fails early)."""
+    """The Nlvr2Dataset of one split, its feature files checked now (every one exists, the first example's are
+    read), so a missing file, wrong folder or dim fails before training."""
     data = Nlvr2Dataset(
         loading.load_records("nlvr2", split, args.input_dir),
         loading.features(args, FEATURE_TYPE, dim, args.max_boxes),
@@ -75,13 +77,14 @@ def evaluate(model, data: Nlvr2Dataset, tokenizer, args) -> dict:
 
 
 def write_predictions(output_dir: str, split: str, identifiers, predictions, metrics: dict) -> str:
-    """predictions_<split>.csv (lines `identifier,True|False`) and metrics_<split>.json, each written atomically;
-    returns the CSV's path."""
+    """predictions_<split>.csv (lines `identifier,True|False`) and metrics_<split>.json of one prediction: both are
+    written before either replaces an earlier file, the CSV renamed into place last; returns the CSV's path."""
     path = os.path.join(output_dir, f"predictions_{split}.csv")
-    with atomic_file(path, "w", newline="") as f:
-        writer = csv.writer(f)
+    with contextlib.ExitStack() as files:  # closes (renames) in reverse: the metrics, then the CSV
+        writer = csv.writer(files.enter_context(atomic_file(path, "w", newline="")))
+        json.dump(
+            metrics, files.enter_context(atomic_file(os.path.join(output_dir, f"metrics_{split}.json"))), indent=2
+        )
         for identifier, prediction in zip(identifiers, predictions):
             writer.writerow([identifier, "True" if int(prediction) == 1 else "False"])
-    with atomic_file(os.path.join(output_dir, f"metrics_{split}.json")) as f:
-        json.dump(metrics, f, indent=2)
     return path

@@ -44,7 +44,7 @@ class CocoCaptionsDataset(TaskDataset):
         # An image with a single caption pairs it with itself: still a true description of the image.
         return (int(rng.choice(same_image)) if same_image else index), 1
 
-    def __getitem__(self, index: int) -> dict:
+    def example(self, index: int) -> dict:
         record = self.records[index]
         (visual_embeds,) = self.load_visual(record)
         rng = self.rng(index)

@@ -27,7 +27,7 @@ class VqaDataset(TaskDataset):
     def example_id(self, record: dict) -> str:
         return f"question_id {record['question_id']}"
 
-    def __getitem__(self, index: int) -> dict:
+    def example(self, index: int) -> dict:
         record = self.records[index]
         (visual_embeds,) = self.load_visual(record)
         question = self.tokenizer.tokenize(" ".join(record["question_tokens"]))

@@ -3,8 +3,10 @@
 EvalAI expects ``[{"question_id": int, "answer": str}, ...]`` with every question of the split exactly once.
 """
 
+import contextlib
 import json
 import numbers
+import os
 
 from ...files import atomic_file
 from .answers import UNK
@@ -85,6 +87,13 @@ def write_results(path, results, question_ids) -> None:
 
 def write_topk(path, question_ids, answers_topk, probs_topk) -> None:
     """Write ``[{"question_id", "answers": [k str], "probs": [k float]}, ...]`` atomically to ``path``."""
+    entries = topk_entries(question_ids, answers_topk, probs_topk)
+    with atomic_file(path) as f:
+        json.dump(entries, f)
+
+
+def topk_entries(question_ids, answers_topk, probs_topk) -> list[dict]:
+    """Validate top-k rows into ``[{"question_id", "answers": [k str], "probs": [k float]}, ...]``."""
     question_ids = list(question_ids)
     answers_topk = list(answers_topk)
     probs_topk = list(probs_topk)
@@ -107,5 +116,26 @@ def write_topk(path, question_ids, answers_topk, probs_topk) -> None:
         if not all(isinstance(answer, str) for answer in answers):
             raise ResultsError(f"question {question_id}: answers must be str, got {answers!r}")
         entries.append({"question_id": question_id, "answers": answers, "probs": probs})
-    with atomic_file(path) as f:
-        json.dump(entries, f)
+    return entries
+
+
+def write_result_files(folder, results, question_ids, topk=None) -> str:
+    """One prediction's ``result.json`` and, given ``topk = (answers_topk, probs_topk)``, ``result_topk.json``;
+    returns the result.json path.
+
+    Both are validated, then written, before either replaces a file of an earlier run; result.json is renamed into
+    place last. Without ``topk`` an earlier result_topk.json is removed first, so the folder never pairs this
+    result.json with another run's top-k.
+    """
+    results = validate_results(results, question_ids)
+    entries = None if topk is None else topk_entries(question_ids, *topk)
+    path, topk_path = os.path.join(folder, "result.json"), os.path.join(folder, "result_topk.json")
+    with contextlib.ExitStack() as files:  # closes (renames) in reverse: result_topk.json, then result.json
+        result_file = files.enter_context(atomic_file(path))
+        if entries is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(topk_path)
+        else:
+            json.dump(entries, files.enter_context(atomic_file(topk_path)))
+        json.dump(results, result_file)
+    return path

@@ -44,7 +44,8 @@ def answer_vocab(args) -> AnswerVocab:
 
 
 def dataset(args, tokenizer, split: str, dim: int, answers=None, pretraining=False) -> VqaDataset:
-    """The VqaDataset of one imdb split, with its first feature file read now (wrong folder or dim fails early)."""
+    """The VqaDataset of one imdb split, its feature files checked now (every one exists, the first is read), so a
+    missing file, wrong folder or dim fails before training."""
     records = loading.load_records("vqa2", split, args.input_dir)
     data = VqaDataset(
         records,
@@ -112,11 +113,8 @@ def _restrict(official, question_ids: set):
 
 
 def write_predictions(output_dir: str, question_ids, indices, probs, vocab: AnswerVocab, top_k: int) -> str:
-    """result.json (validated, atomic) and, with top_k > 1, result_topk.json; returns the result.json path."""
-    path = os.path.join(output_dir, "result.json")
+    """result.json and, with top_k > 1, result_topk.json, written as one (see results.write_result_files; a stale
+    result_topk.json is removed); returns the result.json path."""
     answers = [vocab[i] for i in indices[:, 0]]
-    results.write_results(path, results.make_results(question_ids, answers), question_ids)
-    if top_k > 1:
-        topk_answers = [[vocab[i] for i in row] for row in indices]
-        results.write_topk(os.path.join(output_dir, "result_topk.json"), question_ids, topk_answers, probs)
-    return path
+    topk = ([[vocab[i] for i in row] for row in indices], probs) if top_k > 1 else None
+    return results.write_result_files(output_dir, results.make_results(question_ids, answers), question_ids, topk)

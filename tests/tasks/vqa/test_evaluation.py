@@ -239,7 +239,7 @@ def test_cli_unanswered_question_fails_with_one_line(tmp_path):
     _, _, predictions = official_jsons()
     del predictions[15]
     done = run_cli(write_triple(tmp_path, predictions), cwd=tmp_path)
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert done.stdout == ""
     # Importing the package may log to stderr before the CLI runs; the CLI's own report is one last line.
     error_lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -258,7 +258,7 @@ def cli_main():
 def test_cli_invalid_json_names_the_file(tmp_path, cli_main, capsys):
     paths = write_triple(tmp_path)
     paths["result"].write_text('[{"question_id": 11, "answer": "yes"')
-    assert cli_main([f"--{name}={path}" for name, path in paths.items()]) != 0
+    assert cli_main([f"--{name}={path}" for name, path in paths.items()]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert str(paths["result"]) in captured.err
@@ -268,7 +268,7 @@ def test_cli_invalid_json_names_the_file(tmp_path, cli_main, capsys):
 def test_cli_missing_file_names_the_file(tmp_path, cli_main, capsys):
     paths = write_triple(tmp_path)
     paths["annotations"] = tmp_path / "no_such_annotations.json"
-    assert cli_main([f"--{name}={path}" for name, path in paths.items()]) != 0
+    assert cli_main([f"--{name}={path}" for name, path in paths.items()]) == 2
     captured = capsys.readouterr()
     assert "no_such_annotations.json" in captured.err
     assert captured.err.count("\n") == 1
@@ -278,5 +278,5 @@ def test_cli_duplicate_answer_names_the_question(tmp_path, cli_main, capsys):
     paths = write_triple(tmp_path)
     result = json.loads(paths["result"].read_text())
     paths["result"].write_text(json.dumps(result + [{"question_id": 13, "answer": "yes"}]))
-    assert cli_main([f"--{name}={path}" for name, path in paths.items()]) != 0
+    assert cli_main([f"--{name}={path}" for name, path in paths.items()]) == 2
     assert "question 13 is answered more than once" in capsys.readouterr().err

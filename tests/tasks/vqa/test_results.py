@@ -1,11 +1,14 @@
 """EvalAI result files: validation against the split and atomic writing."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from paddlenlp_ext.tasks.vqa import results as results_module
+from paddlenlp_ext.tasks.vqa import task as vqa_task
+from paddlenlp_ext.tasks.vqa.answers import AnswerVocab
 from paddlenlp_ext.tasks.vqa.results import (
     ResultsError,
     make_results,
@@ -132,3 +135,45 @@ def test_write_topk_rejects(tmp_path, question_ids, answers, probs, message):
     with pytest.raises(ResultsError, match=message):
         write_topk(path, question_ids, answers, probs)
     assert list(tmp_path.iterdir()) == []
+
+
+VOCAB = AnswerVocab(["<unk>", "yes", "no", "2", "red"])
+INDICES = np.array([[1, 2, 3], [3, 4, 1], [4, 1, 2]])  # top-3 answers of SPLIT's questions
+PROBS = np.array([[0.5, 0.25, 0.125]] * 3, dtype=np.float32)
+
+
+def predict_into(folder, top_k):
+    return vqa_task.write_predictions(str(folder), SPLIT, INDICES[:, :top_k], PROBS[:, :top_k], VOCAB, top_k)
+
+
+def test_second_prediction_without_top_k_removes_the_first_runs_top_k(tmp_path):
+    predict_into(tmp_path, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json", "result_topk.json"]
+    assert [entry["answers"] for entry in json.loads((tmp_path / "result_topk.json").read_text())][0] == [
+        "yes",
+        "no",
+        "2",
+    ]
+    path = predict_into(tmp_path, 1)
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+    assert json.loads(open(path).read()) == [
+        {"question_id": q, "answer": VOCAB[i]} for q, i in zip(SPLIT, INDICES[:, 0])
+    ]
+
+
+def test_invalid_top_k_replaces_neither_file(tmp_path):
+    predict_into(tmp_path, 3)
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    with pytest.raises(ResultsError, match="question 101: 3 answers but 2 probs"):
+        vqa_task.write_predictions(str(tmp_path), SPLIT, INDICES, PROBS[:, :2], VOCAB, 3)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before
+
+
+def test_result_json_is_renamed_into_place_after_result_topk_json(tmp_path, monkeypatch):
+    renamed = []
+    replace = os.replace
+    monkeypatch.setattr(
+        results_module.os, "replace", lambda src, dst: (renamed.append(os.path.basename(dst)), replace(src, dst))
+    )
+    predict_into(tmp_path, 3)
+    assert renamed == ["result_topk.json", "result.json"]
