@@ -11,9 +11,23 @@ set -euo pipefail
 cd "$(dirname "$0")"
 script=$1
 shift
+for var in DATA_DIR OUTPUT_DIR MODEL GLOBAL_BATCH; do
+  if [ -z "${!var:-}" ]; then
+    echo "error: set $var=... (see the recipe's header and launch.sh)" >&2
+    exit 2
+  fi
+done
+if [ ! -d "$DATA_DIR" ]; then
+  echo "error: set DATA_DIR=... to the folder of the task's data ($DATA_DIR is not one)" >&2
+  exit 2
+fi
 LOG_DIR=${LOG_DIR:-$OUTPUT_DIR/logs}
 DEVICE=${DEVICE:-gpu}
 if [ -x .venv/bin/python ]; then PYTHON=${PYTHON:-.venv/bin/python}; else PYTHON=${PYTHON:-python}; fi
+if [ "$DEVICE" != cpu ] && [ "$("$PYTHON" -c "import paddle; print(paddle.is_compiled_with_cuda())" 2>/dev/null)" != True ]; then
+  echo "error: this Paddle has no GPU support: run with DEVICE=cpu" >&2
+  exit 2
+fi
 if [ "$DEVICE" = cpu ]; then
   NPROC=${NPROC:-1}
   LAUNCH=(--nproc_per_node "$NPROC")

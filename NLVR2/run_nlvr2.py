@@ -17,7 +17,7 @@ def main(argv=None):
     cli.setup(args)
     tokenizer = load_tokenizer(args.tokenizer_name_or_path, args.model_name_or_path)
     defaults = {"vocab_size": len(tokenizer.vocab), "visual_embedding_dim": FEATURE_TYPES[nlvr2.FEATURE_TYPE].dim}
-    model = cli.load_model(VisualBertForVisualReasoning, args, defaults, num_labels=2)
+    model = cli.load_model(VisualBertForVisualReasoning, args, defaults, tokenizer, num_labels=2)
     dim = model.config.visual_embedding_dim
     train = nlvr2.dataset(args, tokenizer, args.train_split, dim)
     evaluate = None

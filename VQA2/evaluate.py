@@ -24,7 +24,7 @@ def main(argv=None) -> int:
         scores = evaluate_files(args.questions, args.annotations, args.result)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(json.dumps(scores))
     return 0
 

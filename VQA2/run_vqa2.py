@@ -19,7 +19,7 @@ def main(argv=None):
     tokenizer = load_tokenizer(args.tokenizer_name_or_path, args.model_name_or_path)
     answers = vqa.answer_vocab(args)
     defaults = {"vocab_size": len(tokenizer.vocab), "visual_embedding_dim": FEATURE_TYPES[vqa.FEATURE_TYPE].dim}
-    model = cli.load_model(VisualBertForQuestionAnswering, args, defaults, num_labels=len(answers))
+    model = cli.load_model(VisualBertForQuestionAnswering, args, defaults, tokenizer, num_labels=len(answers))
     dim = model.config.visual_embedding_dim
     train = vqa.dataset(args, tokenizer, args.train_split, dim, answers)
     evaluate = None

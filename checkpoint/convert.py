@@ -40,7 +40,7 @@ def main(argv=None):
             arch = convert.convert_hf_checkpoint(args.src, args.dst)
     except convert.ConversionError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{args.src} -> {args.dst} ({arch})")
     return 0
 
@@ -56,7 +56,7 @@ def convert_all():
         print(f"{name}: {convert.convert_hf_checkpoint(src, dst)} -> {dst}")
     if missing:
         print(f"not found under {HF_HOME}: {', '.join(missing)}", file=sys.stderr)
-    return 1 if len(missing) == len(PRETRAINED_CHECKPOINTS) else 0
+    return 2 if len(missing) == len(PRETRAINED_CHECKPOINTS) else 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def main(argv=None):
         dst = export(args.model, args.task, args.dst, onnx=args.onnx)
     except (OSError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{args.model} -> {dst} ({args.task}{', with model.onnx' if args.onnx else ''})")
     return 0
 

@@ -62,7 +62,8 @@ def main(argv=None):
     data, out = os.path.join(args.out, "data"), args.out
     coco, nlvr2, vocab = os.path.join(data, "coco"), os.path.join(data, "nlvr2"), os.path.join(data, "vocab.txt")
     common = ["--tokenizer_name_or_path", vocab, "--cpu_threads", args.cpu_threads, "--num_workers", "1"]
-    common += ["--logging_steps", "50", "--device", "cpu"]
+    # the training steps (common[:4] goes to the predictions); a demo run replaces the previous demo's training runs
+    common += ["--logging_steps", "50", "--device", "cpu", "--overwrite_output_dir"]
 
     print(f"==> sample data in {data}", flush=True)
     subprocess.run([sys.executable, "-m", "paddlenlp_ext.data.sample", "--out", data], check=True, cwd=REPO_ROOT)

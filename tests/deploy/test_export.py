@@ -96,7 +96,7 @@ def test_inputs_are_checked_by_name(tiny, tmp_path):
 
 
 def _fails(capsys, argv, *fragments):
-    assert _main_of("checkpoint/export.py")(argv) == 1
+    assert _main_of("checkpoint/export.py")(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and all(f in err for f in fragments), err
 

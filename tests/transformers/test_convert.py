@@ -100,7 +100,7 @@ def test_cli_converts_every_checkpoint_found_and_names_the_missing(hf_checkpoint
     err = capsys.readouterr().err
     assert "visualbert-vqa" in err and "visualbert-vcr-pre" in err and "visualbert-vcr," not in err
     monkeypatch.setattr(cli, "HF_HOME", str(tmp_path / "nothing"))
-    assert cli.main([]) == 1
+    assert cli.main([]) == 2
 
 
 def test_cli_failure_is_one_line_and_non_zero(hf_checkpoint, existing_dst):
@@ -110,7 +110,7 @@ def test_cli_failure_is_one_line_and_non_zero(hf_checkpoint, existing_dst):
     result = subprocess.run(
         [sys.executable, CLI, "--src", src, "--dst", str(existing_dst)], capture_output=True, text=True, timeout=300
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "model.safetensors" in last
     assert "Traceback" not in result.stderr
