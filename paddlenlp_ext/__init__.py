@@ -22,7 +22,7 @@ from paddlenlp.utils.log import logger  # noqa: E402
 from . import transformers  # noqa: E402, F401  (import registers)
 from .tasks import register_builders  # noqa: E402
 
-# A log file gets plain lines: PaddleNLP's logger colours only on a terminal (colorlog decides by the stream it is
-# given, PaddleNLP gives none). The project's progress bars pass disable=None: drawn on a terminal only.
-logger.format.stream = logger.handler.stream
+# A log file gets plain lines: PaddleNLP's logger colours only on a terminal, decided here once (PaddleNLP's colorlog
+# formatter is given no stream to ask). The project's progress bars pass disable=None: drawn on a terminal only.
+logger.format.no_color = not getattr(logger.handler.stream, "isatty", lambda: False)()
 register_builders()
