@@ -68,6 +68,70 @@ class _Batches(paddle.io.Sampler):
         return len(self.batches)
 
 
+class TrainingStep:
+    """What the trainer does with one batch and at each optimizer step, and all it does (the benchmark times this):
+    the forward and backward pass under autocast when --use_amp has a dtype (the loss divided by the accumulation
+    steps, DataParallel's all-reduce held back until the last micro-batch), then global-norm gradient clipping,
+    AdamW with no decay on biases and LayerNorm, the LR schedule's step, and the gradients released (not zeroed:
+    a zeroed gradient keeps its memory through the next forward pass)."""
+
+    def __init__(self, args, model, total_steps: int):
+        self.args, self.model = args, model
+        self.lr = LinearDecayWithWarmup(args.learning_rate, total_steps, args.warmup_proportion)
+        decay = [p.name for n, p in model.named_parameters() if not no_decay(n)]
+        self.optimizer = paddle.optimizer.AdamW(
+            learning_rate=self.lr,
+            parameters=model.parameters(),
+            weight_decay=args.weight_decay,
+            epsilon=args.adam_epsilon,
+            apply_decay_param_fun=lambda name: name in decay,
+        )
+        self.amp_dtype = amp_dtype(args.device) if args.use_amp else None
+        if args.use_amp and self.amp_dtype is None:
+            logger.warning("--use_amp: no fp16/bf16 autocast on this device; training in fp32")
+        self.scaler = paddle.amp.GradScaler() if self.amp_dtype == "float16" else None
+        self.world_size = dist.get_world_size()
+        self.parallel = paddle.DataParallel(model) if self.world_size > 1 else model
+
+    def forward_backward(self, inputs: dict, sync: bool = True) -> float:
+        """Loss of one (micro-)batch of model inputs, its gradients added to the parameters' (all-reduced across
+        ranks when `sync`)."""
+        with self.parallel.no_sync() if (not sync and self.world_size > 1) else nullcontext():
+            with paddle.amp.auto_cast(enable=self.amp_dtype is not None, dtype=self.amp_dtype or "float16"):
+                loss = self.parallel(**inputs, return_dict=True).loss
+            scaled = loss / self.args.gradient_accumulation_steps
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return float(loss)
+
+    @paddle.no_grad()
+    def clip_gradients(self) -> float:
+        """Scale the gradients to a global norm of at most --max_grad_norm (0: no clipping) and return their norm
+        before clipping, computed once for both (Paddle's ClipGradByGlobalNorm's arithmetic: every gradient times
+        max_norm / max(norm, max_norm))."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads:
+            return 0.0
+        norm = paddle.stack([paddle.square(g.astype("float32")).sum() for g in grads]).sum().sqrt()
+        max_norm = self.args.max_grad_norm
+        if max_norm > 0 and bool(paddle.isfinite(norm)) and float(norm) > max_norm:
+            factor = paddle.to_tensor(max_norm, dtype="float32") / norm
+            for g in grads:
+                g.multiply_(factor.astype(g.dtype))
+        return float(norm)
+
+    def step(self):
+        """The optimizer and LR schedule step; the gradients are released."""
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.clear_grad(set_to_zero=False)
+        self.lr.step()
+
+
 class Trainer:
     """Trains `model` on `train_dataset`; `evaluate(model) -> {metric: value}` runs on rank 0 at every save.
 
@@ -87,21 +151,8 @@ class Trainer:
 
         self.sampler = DistributedBatchSampler(train_dataset, args.batch_size, shuffle=True, drop_last=False)
         self.total_steps = total_steps(args, len(self.sampler))
-        self.lr = LinearDecayWithWarmup(args.learning_rate, self.total_steps, args.warmup_proportion)
-        decay = [p.name for n, p in model.named_parameters() if not no_decay(n)]
-        self.optimizer = paddle.optimizer.AdamW(
-            learning_rate=self.lr,
-            parameters=model.parameters(),
-            weight_decay=args.weight_decay,
-            epsilon=args.adam_epsilon,
-            apply_decay_param_fun=lambda name: name in decay,
-            grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm),
-        )
-        self.amp_dtype = amp_dtype(args.device) if args.use_amp else None
-        if args.use_amp and self.amp_dtype is None:
-            logger.warning("--use_amp: no fp16/bf16 autocast on this device; training in fp32")
-        self.scaler = paddle.amp.GradScaler() if self.amp_dtype == "float16" else None
-        self.parallel = paddle.DataParallel(model) if self.world_size > 1 else model
+        self.steps = TrainingStep(args, model, self.total_steps)
+        self.optimizer, self.lr = self.steps.optimizer, self.steps.lr
 
         # Where the run is: optimizer steps taken, and the data position (epoch, batches of it consumed).
         self.state = {"step": 0, "epoch": 0, "batch": 0, "best": None, "history": []}
@@ -135,44 +186,20 @@ class Trainer:
             return_list=True,
         )
 
-    def _forward_backward(self, batch: dict, sync: bool) -> float:
-        inputs = model_inputs(batch)
-        with self.parallel.no_sync() if (not sync and self.world_size > 1) else nullcontext():
-            with paddle.amp.auto_cast(enable=self.amp_dtype is not None, dtype=self.amp_dtype or "float16"):
-                loss = self.parallel(**inputs, return_dict=True).loss
-            scaled = loss / self.args.gradient_accumulation_steps
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-        return float(loss)
-
     def _diverged(self, step: int, what: str):
         found = ckpt.list_checkpoints(self.args.output_dir)
         last = f"the last good checkpoint is {found[-1]}" if found else "there is no checkpoint to go back to"
         return TrainingDiverged(f"training diverged at step {step}: {what}; {last}")
 
-    def _check_finite(self, losses: list):
-        """Stop on a non-finite loss or gradient norm, on every rank alike: the loss is averaged over the ranks (a NaN
-        anywhere stays NaN), the gradients are already equal after DataParallel's all-reduce."""
+    def _check_loss(self, losses: list):
+        """Stop on a non-finite loss, on every rank alike: the loss is averaged over the ranks (a NaN anywhere stays
+        NaN)."""
         loss = paddle.to_tensor(float(np.mean(losses)), dtype="float32")
         if self.world_size > 1:
             dist.all_reduce(loss)
             loss = loss / self.world_size
         if not math.isfinite(float(loss)):
             raise self._diverged(self.state["step"] + 1, f"loss {float(loss)}")
-        # Under fp16 loss scaling, inf gradients are expected: the scaler skips those steps.
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if self.scaler is None and self.args.max_grad_norm > 0 and grads:
-            norm = float(paddle.stack([paddle.square(g.astype("float32")).sum() for g in grads]).sum().sqrt())
-            if not math.isfinite(norm):
-                raise self._diverged(self.state["step"] + 1, f"gradient norm {norm}")
-
-    def _optimizer_step(self):
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.clear_grad()
-        self.lr.step()
 
     def train(self):
         """Run to `total_steps`; returns the final state (step, best metric, history)."""
@@ -196,13 +223,16 @@ class Trainer:
                 accumulated += 1
                 end_of_epoch = self.state["batch"] == len(batches)
                 sync = accumulated == args.gradient_accumulation_steps or end_of_epoch
-                step_losses.append(self._forward_backward(batch, sync))
+                step_losses.append(self.steps.forward_backward(model_inputs(batch), sync))
                 if not sync:
                     continue
-                self._check_finite(step_losses)
+                self._check_loss(step_losses)
+                norm = self.steps.clip_gradients()  # equal on every rank: DataParallel all-reduced the gradients
+                if not math.isfinite(norm) and self.steps.scaler is None:  # fp16 loss scaling skips such steps
+                    raise self._diverged(self.state["step"] + 1, f"gradient norm {norm}")
                 window_losses += step_losses
                 accumulated, step_losses = 0, []
-                self._optimizer_step()
+                self.steps.step()
                 self.state["step"] += 1
                 progress.update(1)
                 step = self.state["step"]

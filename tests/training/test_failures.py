@@ -61,20 +61,21 @@ def test_a_run_diverging_before_any_checkpoint_says_there_is_none(
 def test_a_non_finite_gradient_or_parameter_stops_the_run(
     sample_dir, tmp_path, tiny_config, entry_point, monkeypatch, capsys, what
 ):
-    """Injected after step 2: a NaN gradient (the loss is still finite) or an inf parameter (seen before saving)."""
-    original = {"gradient": trainer_module.Trainer._check_finite, "parameter": trainer_module.Trainer._optimizer_step}
+    """Injected in step 3: a NaN gradient (the loss is still finite) or an inf parameter (seen before saving)."""
+    name = {"gradient": "clip_gradients", "parameter": "step"}[what]
+    original, calls = getattr(trainer_module.TrainingStep, name), []
 
-    def poisoned(self, *args):
+    def poisoned(self):
+        calls.append(1)
         target = next(p for p in self.model.parameters() if p.grad is not None)
-        if self.state["step"] == 2 and what == "gradient":
+        if len(calls) == 3 and what == "gradient":
             target.grad.set_value(paddle.full_like(target.grad, float("nan")))
-        original[what](self, *args)
-        if self.state["step"] == 2 and what == "parameter":
+        result = original(self)
+        if len(calls) == 3 and what == "parameter":
             target.set_value(paddle.full_like(target, float("inf")))
+        return result
 
-    monkeypatch.setattr(
-        trainer_module.Trainer, {"gradient": "_check_finite", "parameter": "_optimizer_step"}[what], poisoned
-    )
+    monkeypatch.setattr(trainer_module.TrainingStep, name, poisoned)
     out = tmp_path / "out"
     argv = nlvr2_args(sample_dir, out, tiny_config(), "--max_steps", "6", "--save_steps", "1", "--dev_split", "")
     assert entry_point("NLVR2/run_nlvr2.py")(argv) == 2
