@@ -1,20 +1,30 @@
-"""Training step, inference forward, peak memory and MFU of this project's VisualBERT against HF transformers', side by
-side on this machine with the same thread count, config, seed and inputs; prints the table and writes a JSON report.
+"""Each task's training step and prediction forward with this project's VisualBERT against HF transformers', side by
+side on this machine with the same thread count, weights and inputs; prints a table per task and writes a JSON report.
 
-python benchmarks/bench_model.py                      # BERT-base, batch 8, text 32, 100 boxes x 2048, every core
-python benchmarks/bench_model.py --threads 1 --rounds 5
-python benchmarks/bench_model.py --batch_size 64 --text_length 20 --phases inference   # VQA questions/s
+python benchmarks/bench_model.py                          # VQA, NLVR2 and pretraining at BERT-base, padded text
+python benchmarks/bench_model.py --tasks vqa --padding none --rounds 5
+python benchmarks/bench_model.py --tasks vqa --batch_size 64 --phases inference   # VQA questions/s
+
+What is timed is what users run. Both models are loaded with from_pretrained from the same random weights (an HF
+folder written with save_pretrained, and the Paddle folder checkpoint/convert.py makes of it). A training step is
+the trainer's own (training/trainer.py's TrainingStep: forward and backward, global-norm clipping, AdamW with the
+recipe's decay groups, the LR schedule, the gradients released) against what HF's Trainer does per step
+(clip_grad_norm_, torch AdamW, its linear schedule, zero_grad(set_to_none=True)). Prediction is the model in eval
+mode under no_grad, every output computed. The tasks' shapes: VQA 100 boxes x 2048 and 3129 answers, NLVR2 2 x 144
+boxes x 1024, pretraining caption pairs over 100 boxes x 2048 with 15% of the text masked and the sentence-image
+label; text of --text_length wordpieces, right-padded (--padding real: lengths from half to all of it, as questions
+and captions vary; none: every row full).
 
 Each framework runs in its own process that imports only that framework, so the peak resident memory of the process is
 its own. The two processes are built first, then take turns one timed iteration at a time (which one leads alternates),
 with a pause between iterations so that the idle one's OpenMP threads stop spinning: a slow spell of the machine (other
 tenants of a shared host) falls on both alike, and each pair of neighbouring iterations gives one Paddle / transformers
-ratio. Both models are built from the same config with the same seed and fed the same seeded inputs.
+ratio.
 
-Model FLOPs count the matrix multiplications (2 per multiply-add); a training step counts 3x the forward (the backward
-is 2x). Each timed iteration is followed by a timed fp32 n x n matmul in the same process, so the machine's matmul
-throughput is measured in the same minutes as the model; model FLOP utilisation (MFU) = model FLOPs / time / that
-throughput (the faster of the two frameworks' medians during the phase).
+Model FLOPs count the matrix multiplications of the full computation as transformers does it (2 per multiply-add); a
+training step counts 3x the forward. Each timed iteration is followed by a timed fp32 n x n matmul in the same
+process, so each framework's matmul throughput is measured in the same minutes as the model; model FLOP utilisation
+(MFU) = model FLOPs / time / that throughput (the faster of the two frameworks' medians during the phase).
 
 This script imports no framework at the top: `_Worker` runs it again as the worker, and the transformers worker must
 not load Paddle.
@@ -27,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 
@@ -34,56 +45,88 @@ import numpy as np
 
 FRAMEWORKS = ("transformers", "paddle")
 PHASES = ("inference", "train")
-ARCHITECTURES = ("VisualBertForQuestionAnswering", "VisualBertForPreTraining", "VisualBertForVisualReasoning")
+PADDINGS = ("real", "none")
+
+
+@dataclass(frozen=True)
+class Task:
+    architecture: str
+    num_boxes: int  # V: every box real (the VQA and COCO features hold 100, NLVR2's two images 144 each)
+    visual_embedding_dim: int
+    num_labels: int
+
+
+TASKS = {
+    "vqa": Task("VisualBertForQuestionAnswering", 100, 2048, 3129),
+    "nlvr2": Task("VisualBertForVisualReasoning", 2 * 144, 1024, 2),
+    "pretrain": Task("VisualBertForPreTraining", 100, 2048, 2),
+}
 
 
 @dataclass
 class BenchConfig:
-    architecture: str = "VisualBertForQuestionAnswering"  # one of ARCHITECTURES
+    task: str = "vqa"  # one of TASKS
     batch_size: int = 8
-    text_length: int = 32  # T; questions are right-padded to it, some of them shorter
-    num_boxes: int = 100  # V
-    visual_embedding_dim: int = 2048  # D: the VQA/COCO features
-    num_labels: int = 3129  # the VQA answer vocabulary
+    text_length: int = 32  # T
+    padding: str = "real"  # one of PADDINGS
     hidden_size: int = 768  # BERT-base from here down
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
     intermediate_size: int = 3072
     vocab_size: int = 30522
+    num_boxes: int = 0  # 0: the task's; smaller for tests
+    visual_embedding_dim: int = 0  # 0: the task's
     threads: int = 1  # math threads in both frameworks; the CLI's default is runtime.cpu_threads()
     warmup: int = 2  # untimed iterations first: allocator and library caches settle
     steps: int = 5  # timed iterations; their median is the result
     matmul_size: int = 2048
     seed: int = 0
 
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {list(TASKS)}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"padding {self.padding!r} is not one of {PADDINGS}")
+        task = TASKS[self.task]
+        self.num_boxes = self.num_boxes or task.num_boxes
+        self.visual_embedding_dim = self.visual_embedding_dim or task.visual_embedding_dim
+
+    @property
+    def architecture(self) -> str:
+        return TASKS[self.task].architecture
+
     def model_config(self) -> dict:
         """The VisualBertConfig fields (the same names in both frameworks)."""
-        names = ("visual_embedding_dim", "num_labels", "hidden_size", "num_hidden_layers", "num_attention_heads")
+        names = ("visual_embedding_dim", "hidden_size", "num_hidden_layers", "num_attention_heads")
         names += ("intermediate_size", "vocab_size")
-        return {name: getattr(self, name) for name in names}
+        return {"num_labels": TASKS[self.task].num_labels, **{name: getattr(self, name) for name in names}}
 
 
 def forward_flops(cfg: BenchConfig) -> float:
-    """Matmul FLOPs of one forward pass of the whole model at this config."""
+    """Matmul FLOPs of one forward pass of the whole model at this config, every position computed."""
     b, t, v, h, i = cfg.batch_size, cfg.text_length, cfg.num_boxes, cfg.hidden_size, cfg.intermediate_size
     s = t + v
     projection = 2 * b * v * cfg.visual_embedding_dim * h
     per_layer = 2 * b * s * (4 * h * h + 2 * h * i) + 2 * 2 * b * s * s * h  # q, k, v, out, FFN; scores, context
     pooler = 2 * b * h * h
-    if cfg.architecture == "VisualBertForPreTraining":
+    if cfg.task == "pretrain":
         head = 2 * b * s * h * (h + cfg.vocab_size) + 2 * b * h * 2  # MLM transform + decoder; sentence-image
     else:
-        head = 2 * b * h * cfg.num_labels
+        head = 2 * b * h * TASKS[cfg.task].num_labels
     return float(projection + cfg.num_hidden_layers * per_layer + pooler + head)
 
 
 def make_inputs(cfg: BenchConfig) -> dict:
-    """Seeded numpy inputs: right-padded text (the first row full), every box real, labels for the head's loss."""
+    """Seeded numpy inputs: right-padded text (the first row full; every row with --padding none), every box real,
+    NLVR2's second image's boxes of visual token type 1, labels for the head's loss."""
     rng = np.random.default_rng(cfg.seed)
     b, t, v = cfg.batch_size, cfg.text_length, cfg.num_boxes
-    lengths = rng.integers(t // 2, t + 1, b)
+    lengths = rng.integers(t // 2, t + 1, b) if cfg.padding == "real" else np.full(b, t)
     lengths[0] = t
     attention_mask = (np.arange(t) < lengths[:, None]).astype("int64")
+    visual_token_type_ids = np.zeros((b, v), "int64")
+    if cfg.task == "nlvr2":
+        visual_token_type_ids[:, v // 2 :] = 1
     inputs = {
         # ids from 1000 up are wordpieces in BERT's vocab, clear of [PAD], [CLS], [SEP] and the unused slots
         "input_ids": rng.integers(min(1000, cfg.vocab_size // 2), cfg.vocab_size, (b, t)) * attention_mask,
@@ -91,23 +134,22 @@ def make_inputs(cfg: BenchConfig) -> dict:
         "token_type_ids": np.zeros((b, t), "int64"),
         "visual_embeds": rng.random((b, v, cfg.visual_embedding_dim), dtype=np.float32),
         "visual_attention_mask": np.ones((b, v), "int64"),
-        "visual_token_type_ids": np.zeros((b, v), "int64"),
+        "visual_token_type_ids": visual_token_type_ids,
     }
-    if cfg.architecture == "VisualBertForQuestionAnswering":
-        scores = np.zeros((b, cfg.num_labels), "float32")
+    num_labels = TASKS[cfg.task].num_labels
+    if cfg.task == "vqa":
+        scores = np.zeros((b, num_labels), "float32")
         for row in scores:
-            row[rng.choice(cfg.num_labels, 3, replace=False)] = [1.0, 0.6, 0.3]
+            row[rng.choice(num_labels, 3, replace=False)] = [1.0, 0.6, 0.3]
         inputs["labels"] = scores
-    elif cfg.architecture == "VisualBertForPreTraining":
+    elif cfg.task == "pretrain":
         labels = np.full((b, t + v), -100, "int64")
         masked = (rng.random((b, t)) < 0.15) & (attention_mask == 1)
         labels[:, :t][masked] = inputs["input_ids"][masked]
         inputs["labels"] = labels
         inputs["sentence_image_labels"] = rng.integers(0, 2, b)
-    elif cfg.architecture == "VisualBertForVisualReasoning":
-        inputs["labels"] = rng.integers(0, cfg.num_labels, b)
     else:
-        raise ValueError(f"architecture {cfg.architecture!r} is not one of {ARCHITECTURES}")
+        inputs["labels"] = rng.integers(0, num_labels, b)
     return inputs
 
 
@@ -125,8 +167,38 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def write_models(cfg: BenchConfig, folder: str) -> dict:
+    """The task's model with seeded random weights as an HF folder (save_pretrained) and the Paddle folder converted
+    from it (checkpoint/convert.py's conversion); returns {framework: folder}. Needs both frameworks: run it in a
+    process of its own (`prepare`)."""
+    import torch
+    import transformers
+
+    from paddlenlp_ext.transformers.visualbert.convert import convert_hf_checkpoint
+
+    torch.manual_seed(cfg.seed)
+    config = transformers.VisualBertConfig(**cfg.model_config())
+    model = getattr(transformers, cfg.architecture)(config)
+    folders = {fw: os.path.join(folder, f"{cfg.task}-{fw}") for fw in FRAMEWORKS}
+    model.save_pretrained(folders["transformers"])
+    convert_hf_checkpoint(folders["transformers"], folders["paddle"])
+    return folders
+
+
+def prepare(cfg: BenchConfig, folder: str) -> dict:
+    """write_models in a subprocess (the benchmark's own process imports no framework)."""
+    command = [sys.executable, os.path.abspath(__file__), "--prepare", json.dumps(asdict(cfg)), folder]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"writing the {cfg.task} models failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 class _Paddle:
-    """The project's model, set up as the trainer sets up a CPU run: runtime.configure_cpu."""
+    """The project's model as a user runs it: runtime.configure_cpu as a CPU run calls it, from_pretrained, and in
+    training the trainer's TrainingStep with the training flags' defaults."""
 
     def __init__(self, threads: int):
         import paddle
@@ -144,14 +216,16 @@ class _Paddle:
         self.paddle.matmul(a, b).numpy()
         return time.perf_counter() - start
 
-    def build(self, cfg: BenchConfig, inputs: dict, train: bool):
+    def build(self, cfg: BenchConfig, folder: str, inputs: dict, train: bool):
+        from paddlenlp_ext.data import model_inputs
+        from paddlenlp_ext.training.args import base_parser
+        from paddlenlp_ext.training.trainer import TrainingStep
         from paddlenlp_ext.transformers.visualbert import modeling
-        from paddlenlp_ext.transformers.visualbert.configuration import VisualBertConfig
 
         paddle = self.paddle
         paddle.seed(cfg.seed)
-        model = getattr(modeling, cfg.architecture)(VisualBertConfig(**cfg.model_config()))
-        tensors = {k: paddle.to_tensor(v) for k, v in inputs.items()}
+        model = getattr(modeling, cfg.architecture).from_pretrained(folder)
+        tensors = model_inputs(inputs)
         if not train:
             model.eval()
             features = {k: v for k, v in tensors.items() if k not in LABELS}
@@ -162,19 +236,21 @@ class _Paddle:
 
             return infer
         model.train()
-        optimizer = paddle.optimizer.AdamW(learning_rate=2e-5, parameters=model.parameters(), weight_decay=0.01)
+        args = base_parser("benchmark").parse_args(["--output_dir", "unused", "--device", "cpu"])
+        steps = TrainingStep(args, model, total_steps=10_000)
 
         def step():
-            loss = model(**tensors, return_dict=True).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad(set_to_zero=False)  # free the gradients, as torch's zero_grad(set_to_none=True)
-            return float(loss)
+            loss = steps.forward_backward(tensors)
+            steps.clip_gradients()
+            steps.step()
+            return loss
 
         return step
 
 
 class _Transformers:
+    """HF's model as its users run it: from_pretrained, and in training what HF's Trainer does per step."""
+
     def __init__(self, threads: int):
         import torch
 
@@ -187,12 +263,12 @@ class _Transformers:
         (a @ b).numpy()
         return time.perf_counter() - start
 
-    def build(self, cfg: BenchConfig, inputs: dict, train: bool):
+    def build(self, cfg: BenchConfig, folder: str, inputs: dict, train: bool):
         import transformers
 
         torch = self.torch
         torch.manual_seed(cfg.seed)
-        model = getattr(transformers, cfg.architecture)(transformers.VisualBertConfig(**cfg.model_config()))
+        model = getattr(transformers, cfg.architecture).from_pretrained(folder)
         tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
         if not train:
             model.eval()
@@ -204,12 +280,18 @@ class _Transformers:
 
             return infer
         model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
+        no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+        decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+        groups = [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=2e-5, eps=1e-6)
+        schedule = transformers.get_linear_schedule_with_warmup(optimizer, 1000, 10_000)
 
         def step():
             loss = model(**tensors, return_dict=True).loss
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            schedule.step()
             optimizer.zero_grad(set_to_none=True)
             return loss.item()
 
@@ -219,10 +301,10 @@ class _Transformers:
 class _Measurement:
     """One framework's phase in this process: the model's iteration, and the matmul timed after each."""
 
-    def __init__(self, framework: str, phase: str, cfg: BenchConfig):
+    def __init__(self, framework: str, phase: str, cfg: BenchConfig, folder: str):
         self.cfg, self.phase = cfg, phase
         self.runner = {"paddle": _Paddle, "transformers": _Transformers}[framework](cfg.threads)
-        self.fn = self.runner.build(cfg, make_inputs(cfg), train=phase == "train")
+        self.fn = self.runner.build(cfg, folder, make_inputs(cfg), train=phase == "train")
         for _ in range(cfg.warmup):  # allocator and library caches settle
             self.fn()
             self.runner.matmul(cfg.matmul_size)
@@ -246,9 +328,9 @@ class _Measurement:
         }  # fmt: skip
 
 
-def measure(framework: str, phase: str, cfg: BenchConfig) -> dict:
+def measure(framework: str, phase: str, cfg: BenchConfig, folder: str) -> dict:
     """One framework's measurement of `phase` in this process, on its own (see _Measurement.result)."""
-    measurement = _Measurement(framework, phase, cfg)
+    measurement = _Measurement(framework, phase, cfg, folder)
     for _ in range(cfg.steps):
         measurement.iteration()
     return measurement.result()
@@ -258,9 +340,9 @@ _MARK = "@bench "  # the protocol's lines on the worker's stdout; anything else 
 _SETTLE_S = 0.3  # pause before each timed iteration: Intel OpenMP's idle threads spin for 200 ms by default
 
 
-def _serve(framework: str, phase: str, cfg: BenchConfig):
+def _serve(framework: str, phase: str, cfg: BenchConfig, folder: str):
     """The worker: prepare and warm up, say ready, then time one iteration per "run" line on stdin until "stop"."""
-    measurement = _Measurement(framework, phase, cfg)
+    measurement = _Measurement(framework, phase, cfg, folder)
     print(_MARK + json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
@@ -272,13 +354,14 @@ def _serve(framework: str, phase: str, cfg: BenchConfig):
 class _Worker:
     """A framework's measurement process (this script run with --worker), driven line by line."""
 
-    def __init__(self, framework: str, phase: str, cfg: BenchConfig):
-        self.name = f"{framework} {phase}"
+    def __init__(self, framework: str, phase: str, cfg: BenchConfig, folder: str):
+        self.name = f"{framework} {cfg.task} {phase}"
         env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
         command = [sys.executable, os.path.abspath(__file__), "--worker", framework, phase, json.dumps(asdict(cfg))]
         self.process = subprocess.Popen(
-            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+            command + [folder], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         self._reply()  # ready
 
     def _reply(self) -> dict:
@@ -306,16 +389,15 @@ class _Worker:
             self.process.wait()
 
 
-def measure_side_by_side(phase: str, cfg: BenchConfig, lead: str = FRAMEWORKS[0]) -> dict:
+def measure_side_by_side(phase: str, cfg: BenchConfig, folders: dict, lead: str = FRAMEWORKS[0]) -> dict:
     """Both frameworks' measurement of `phase`, their timed iterations interleaved (see the module docstring);
-    `lead` goes first in the first pair. Returns {framework: result} as `measure` gives it."""
-    steps = cfg.steps
+    `lead` goes first in the first pair. Returns {framework: _Measurement.result()}."""
     order = [lead] + [fw for fw in FRAMEWORKS if fw != lead]
     workers = {}
     try:
         for fw in order:  # one at a time: building and warming up are not timed, but they would contend
-            workers[fw] = _Worker(fw, phase, cfg)
-        for step in range(steps):
+            workers[fw] = _Worker(fw, phase, cfg, folders[fw])
+        for step in range(cfg.steps):
             for fw in order if step % 2 == 0 else order[::-1]:
                 time.sleep(_SETTLE_S)
                 workers[fw].run()
@@ -337,10 +419,9 @@ def summarize(runs: list, cfg: BenchConfig) -> dict:
             row[f"{phase}_peak_rss_mb"] = median(fw, phase, "peak_rss_mb")
             row[f"{phase}_gflops"] = (3 if phase == "train" else 1) * forward_flops(cfg) / row[f"{phase}_s"] / 1e9
             row[f"{phase}_matmul_gflops"] = median(fw, phase, "matmul_gflops")
-        if "inference" in phases:
-            row["inference_samples_per_s"] = cfg.batch_size / row["inference_s"]
+            row[f"{phase}_samples_per_s"] = cfg.batch_size / row[f"{phase}_s"]
     pd, hf = summary["paddle"], summary["transformers"]
-    compared = ("train_s", "inference_s", "inference_samples_per_s", "train_peak_rss_mb", "inference_peak_rss_mb")
+    compared = ("train_s", "inference_s", "train_peak_rss_mb", "inference_peak_rss_mb")
     summary["ratios"] = {key: pd[key] / hf[key] for key in compared if key in pd}
     summary["machine_matmul_gflops"] = {}
     summary["paired_ratios"] = {}
@@ -363,46 +444,55 @@ def summarize(runs: list, cfg: BenchConfig) -> dict:
 
 
 def format_table(summary: dict, cfg: BenchConfig) -> str:
-    """The summary as a text table: transformers, paddle, paddle / transformers."""
+    """One task's summary as a text table: transformers, paddle, paddle / transformers."""
     pd, hf, ratios = summary["paddle"], summary["transformers"], summary["ratios"]
     rows = [
         ("training step (s)", "train_s", ".3f"),
-        ("inference forward (s)", "inference_s", ".3f"),
-        ("inference (samples/s)", "inference_samples_per_s", ".1f"),
+        ("training (samples/s)", "train_samples_per_s", ".1f"),
+        ("prediction forward (s)", "inference_s", ".3f"),
+        ("prediction (samples/s)", "inference_samples_per_s", ".1f"),
         ("peak RSS, training (MB)", "train_peak_rss_mb", ".0f"),
-        ("peak RSS, inference (MB)", "inference_peak_rss_mb", ".0f"),
+        ("peak RSS, prediction (MB)", "inference_peak_rss_mb", ".0f"),
         ("fp32 matmul, with training (GFLOP/s)", "train_matmul_gflops", ".0f"),
-        ("fp32 matmul, with inference (GFLOP/s)", "inference_matmul_gflops", ".0f"),
+        ("fp32 matmul, with prediction (GFLOP/s)", "inference_matmul_gflops", ".0f"),
         ("MFU, training", "train_mfu", ".2f"),
-        ("MFU, inference", "inference_mfu", ".2f"),
+        ("MFU, prediction", "inference_mfu", ".2f"),
     ]
     lines = [
-        f"{cfg.architecture}, batch {cfg.batch_size}, text {cfg.text_length}, boxes {cfg.num_boxes} x "
-        f"{cfg.visual_embedding_dim}, {cfg.num_hidden_layers} layers x {cfg.hidden_size}, fp32, {cfg.threads} "
-        f"thread(s); forward {summary['forward_gflop']:.1f} GFLOP",
-        f"{'':38}{'transformers':>14}{'paddle':>12}{'paddle/hf':>11}",
+        f"{cfg.task}: {cfg.architecture}, batch {cfg.batch_size}, text {cfg.text_length} (padding: {cfg.padding}), "
+        f"boxes {cfg.num_boxes} x {cfg.visual_embedding_dim}, {cfg.num_hidden_layers} layers x {cfg.hidden_size}, "
+        f"fp32, {cfg.threads} thread(s); forward {summary['forward_gflop']:.1f} GFLOP",
+        f"{'':40}{'transformers':>14}{'paddle':>12}{'paddle/hf':>11}",
     ]
     for name, key, fmt in rows:
         if key in pd:
             ratio = f"{ratios[key]:>11.2f}" if key in ratios else ""
-            lines.append(f"{name:38}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
+            lines.append(f"{name:40}{hf[key]:>14{fmt}}{pd[key]:>12{fmt}}{ratio}")
     for key, paired in summary["paired_ratios"].items():
+        name = {"train_s": "training", "inference_s": "prediction"}[key]
         lines.append(
-            f"paddle/hf {key[:-2]}, iteration by iteration: median {paired['median']:.2f} "
+            f"paddle/hf {name}, iteration by iteration: median {paired['median']:.2f} "
             f"(from {paired['min']:.2f} to {paired['max']:.2f} over {paired['pairs']} pairs)"
         )
     return "\n".join(lines)
 
 
 def machine_info(threads: int) -> dict:
-    cpu = platform.processor()
+    """The CPU's model name and the vector instruction sets the matmul libraries pick from, cores, threads."""
+    cpu, flags = platform.processor(), set()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            info = f.read()
+        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = set(next(line for line in info.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
     except (OSError, StopIteration):
         pass
+    known = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "cores": cores, "threads": threads, "python": platform.python_version()}
+    return {
+        "cpu": cpu, "instruction_sets": [name for name in known if name in flags], "cores": cores,
+        "threads": threads, "python": platform.python_version(),
+    }  # fmt: skip
 
 
 def _versions() -> dict:
@@ -418,27 +508,29 @@ def _versions() -> dict:
 
 
 def run(cfg: BenchConfig, rounds: int = 3, phases=PHASES, log=print) -> dict:
-    """`rounds` x each phase side by side, alternating which framework leads; returns the full report."""
-    runs = []
-    for r in range(rounds):
-        results = {fw: {} for fw in FRAMEWORKS}
-        for phase in phases:
-            measured = measure_side_by_side(phase, cfg, lead=FRAMEWORKS[r % 2])
-            for fw in FRAMEWORKS:
-                result = results[fw][phase] = measured[fw]
-                log(f"round {r + 1}/{rounds} {fw:12} {phase:9} median {result['median']:.4f} s, "
-                    f"peak RSS {result['peak_rss_mb']:.0f} MB")  # fmt: skip
-        runs.append(results)
-    report = {"config": asdict(cfg), "rounds": rounds, "machine": machine_info(cfg.threads)}
-    report.update(versions=_versions(), summary=summarize(runs, cfg), runs=runs)
-    return report
+    """`rounds` x each phase side by side, alternating which framework leads; returns the task's report."""
+    with tempfile.TemporaryDirectory(prefix="bench_model-") as folder:
+        folders = prepare(cfg, folder)
+        runs = []
+        for r in range(rounds):
+            results = {fw: {} for fw in FRAMEWORKS}
+            for phase in phases:
+                measured = measure_side_by_side(phase, cfg, folders, lead=FRAMEWORKS[r % 2])
+                for fw in FRAMEWORKS:
+                    result = results[fw][phase] = measured[fw]
+                    log(f"{cfg.task} round {r + 1}/{rounds} {fw:12} {phase:9} median {result['median']:.4f} s, "
+                        f"peak RSS {result['peak_rss_mb']:.0f} MB")  # fmt: skip
+            runs.append(results)
+    return {"config": asdict(cfg), "rounds": rounds, "summary": summarize(runs, cfg), "runs": runs}
 
 
 def parse_args(argv=None):
     defaults = BenchConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--padding", choices=PADDINGS, default=defaults.padding)
     for field in fields(BenchConfig):
-        if field.name != "threads":
+        if field.name not in ("task", "padding", "threads"):
             parser.add_argument(f"--{field.name}", type=type(field.default), default=getattr(defaults, field.name))
     parser.add_argument("--threads", type=int, help="math threads in both frameworks (default: OMP_NUM_THREADS, else "
                         "every core this process may use)")  # fmt: skip
@@ -458,12 +550,18 @@ def main(argv=None) -> int:
     from paddlenlp_ext.runtime import cpu_threads
 
     args = parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if f.name != "threads"}
-    cfg = BenchConfig(**values, threads=cpu_threads(args.threads))
-    if cfg.architecture not in ARCHITECTURES:
-        raise SystemExit(f"--architecture must be one of {ARCHITECTURES}")
-    report = run(cfg, args.rounds, [phase for phase in PHASES if phase in args.phases])
-    print(format_table(report["summary"], cfg))
+    values = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if f.name not in ("task", "threads")}
+    threads = cpu_threads(args.threads)
+    phases = [phase for phase in PHASES if phase in args.phases]
+    report = {"machine": machine_info(threads), "versions": _versions(), "tasks": {}}
+    tables = []
+    for task in args.tasks:
+        cfg = BenchConfig(task=task, **values, threads=threads)
+        report["tasks"][task] = run(cfg, args.rounds, phases)
+        tables.append(format_table(report["tasks"][task]["summary"], cfg))
+    machine = report["machine"]
+    print(f"{machine['cpu']} ({', '.join(machine['instruction_sets'])}), {machine['threads']} thread(s)")
+    print("\n\n".join(tables))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
@@ -473,7 +571,9 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
-        framework, phase, config = sys.argv[2:5]
-        _serve(framework, phase, BenchConfig(**json.loads(config)))
+        framework, phase, config, folder = sys.argv[2:6]
+        _serve(framework, phase, BenchConfig(**json.loads(config)), folder)
+    elif sys.argv[1:2] == ["--prepare"]:
+        print(json.dumps(write_models(BenchConfig(**json.loads(sys.argv[2])), sys.argv[3])))
     else:
         sys.exit(main())
