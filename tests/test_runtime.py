@@ -71,3 +71,32 @@ def test_keep_freed_memory_stops_page_faults_on_reused_outputs():
         x * 2.0
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 4096, faults  # a fresh mapping per product would fault 5 x 4096 pages
+
+
+@pytest.mark.parametrize(
+    "vendor, flags, asked",
+    [
+        ("AuthenticAMD", {"sse2", "avx2", "fma"}, True),
+        ("HygonGenuine", {"avx2", "fma", "avx512f"}, True),
+        ("GenuineIntel", {"avx2", "fma"}, False),  # MKL picks Intel's paths itself
+        ("AuthenticAMD", {"sse2", "avx"}, False),  # no AVX2: the AVX2 path would not run
+        ("", set(), False),  # not Linux, or no /proc/cpuinfo
+    ],
+)
+def test_mkl_is_asked_for_avx2_on_other_vendors_cpus(monkeypatch, vendor, flags, asked):
+    monkeypatch.delenv("MKL_DEBUG_CPU_TYPE", raising=False)
+    monkeypatch.setattr(runtime, "_cpu_vendor_and_flags", lambda: (vendor, flags))
+    assert runtime.use_mkl_avx2() is asked
+    assert os.environ.get("MKL_DEBUG_CPU_TYPE") == ("5" if asked else None)
+
+
+def test_a_users_mkl_setting_is_kept(monkeypatch):
+    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")
+    monkeypatch.setattr(runtime, "_cpu_vendor_and_flags", lambda: ("AuthenticAMD", {"avx2", "fma"}))
+    assert runtime.use_mkl_avx2() is False and os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
+
+
+def test_this_machines_cpu_is_read():
+    vendor, flags = runtime._cpu_vendor_and_flags()
+    if os.path.exists("/proc/cpuinfo") and os.uname().machine == "x86_64":
+        assert vendor in ("GenuineIntel", "AuthenticAMD", "HygonGenuine") and "sse2" in flags
