@@ -67,7 +67,11 @@ def base_parser(description: str, training: bool = True, **defaults) -> argparse
         )
         p.add_argument("--save_total_limit", type=int, default=2, help="checkpoints kept besides best/")
         p.add_argument("--gradient_accumulation_steps", type=int, default=1)
-        p.add_argument("--use_amp", action="store_true", help="fp16/bf16 autocast on GPU (fp32 elsewhere)")
+        p.add_argument(
+            "--use_amp",
+            action="store_true",
+            help="O1 autocast on GPU: bfloat16 where supported, else float16 with loss scaling; fp32 on CPU",
+        )
         p.add_argument(
             "--resume", nargs="?", const="auto", help="a checkpoint folder, or alone: the newest one in --output_dir"
         )

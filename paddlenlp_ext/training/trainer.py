@@ -34,7 +34,8 @@ from .plots import plot_history
 
 
 def amp_dtype(device: str) -> str | None:
-    """bfloat16 where the GPU has it, else float16 on GPU; None (fp32) on CPU, where autocast does not pay."""
+    """bfloat16 where the GPU has it, else float16 on GPU; None (fp32) on CPU, where Paddle's autocast does nothing
+    (it warns and casts no tensor) and no bfloat16/float16 CPU kernel of matmul, layer_norm or softmax exists."""
     if not device.startswith("gpu"):
         return None
     return "bfloat16" if paddle.amp.is_bfloat16_supported() else "float16"
