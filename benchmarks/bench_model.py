@@ -525,13 +525,12 @@ def run(cfg: BenchConfig, rounds: int = 3, phases=PHASES, log=print) -> dict:
 
 
 def parse_args(argv=None):
-    defaults = BenchConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
-    parser.add_argument("--padding", choices=PADDINGS, default=defaults.padding)
-    for field in fields(BenchConfig):
+    parser.add_argument("--padding", choices=PADDINGS, default=BenchConfig.padding)
+    for field in fields(BenchConfig):  # the fields' own defaults: 0 boxes stays "the task's"
         if field.name not in ("task", "padding", "threads"):
-            parser.add_argument(f"--{field.name}", type=type(field.default), default=getattr(defaults, field.name))
+            parser.add_argument(f"--{field.name}", type=type(field.default), default=field.default)
     parser.add_argument("--threads", type=int, help="math threads in both frameworks (default: OMP_NUM_THREADS, else "
                         "every core this process may use)")  # fmt: skip
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
@@ -546,17 +545,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def configs(args, threads: int) -> list[BenchConfig]:
+    """One BenchConfig per task the command line names, each with its task's shapes unless given."""
+    values = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if f.name not in ("task", "threads")}
+    return [BenchConfig(task=task, **values, threads=threads) for task in args.tasks]
+
+
 def main(argv=None) -> int:
     from paddlenlp_ext.runtime import cpu_threads
 
     args = parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if f.name not in ("task", "threads")}
     threads = cpu_threads(args.threads)
     phases = [phase for phase in PHASES if phase in args.phases]
     report = {"machine": machine_info(threads), "versions": _versions(), "tasks": {}}
     tables = []
-    for task in args.tasks:
-        cfg = BenchConfig(task=task, **values, threads=threads)
+    for cfg in configs(args, threads):
+        task = cfg.task
         report["tasks"][task] = run(cfg, args.rounds, phases)
         tables.append(format_table(report["tasks"][task]["summary"], cfg))
     machine = report["machine"]

@@ -106,3 +106,15 @@ def test_side_by_side_workers_take_turns(folders, tmp_path):
     missing = {fw: str(tmp_path / fw) for fw in benchmark.FRAMEWORKS}
     with pytest.raises(RuntimeError, match="transformers vqa inference failed"):
         benchmark.measure_side_by_side("inference", tiny(), missing, lead="transformers")
+
+
+def test_the_command_line_gives_each_task_its_shapes():
+    args = benchmark.parse_args(["--tasks", "vqa", "nlvr2", "--padding", "none", "--batch_size", "4"])
+    vqa, nlvr2 = benchmark.configs(args, threads=2)
+    assert (vqa.num_boxes, vqa.visual_embedding_dim, nlvr2.num_boxes, nlvr2.visual_embedding_dim) == (
+        100,
+        2048,
+        288,
+        1024,
+    )
+    assert vqa.padding == nlvr2.padding == "none" and nlvr2.batch_size == 4 and nlvr2.threads == 2
