@@ -22,6 +22,7 @@ TOLERANCES = {
     "prediction_logits": 1e-4,  # fp32 accumulation over a 30522-wide output
     "last_hidden_state": 1e-4,
     "hidden_states": 1e-4,
+    "output_relative": 1e-5,  # added to the absolute tolerance of each output, times |HF's value|
     "loss_relative": 1e-5,
     "grad_relative": 1e-4,
 }
@@ -147,7 +148,11 @@ def run_hf(model, inputs: dict, grads: bool = False):
 
 
 def run_paddle(model, inputs: dict, grads: bool = False):
-    """(outputs, {parameter name: grad}) of a Paddle model."""
+    """(outputs, {parameter name: grad}) of a Paddle model.
+
+    The pretraining head's loss and gradients are those of its default path (with labels, the MLM head on the
+    labelled positions only, what training runs); its prediction_logits are those of a second forward with
+    output_all_logits=True, every position's, which HF returns."""
     tensors = {k: paddle.to_tensor(np.asarray(v)) for k, v in inputs.items()}
     model.clear_gradients()
     with paddle.set_grad_enabled(grads):
@@ -155,6 +160,10 @@ def run_paddle(model, inputs: dict, grads: bool = False):
         if grads:
             output.loss.backward()
     outputs = _numpy_outputs(output, lambda t: t.numpy())
+    if isinstance(model, modeling.VisualBertForPreTraining) and "labels" in tensors:
+        with paddle.no_grad():
+            every_position = model(**tensors, output_all_logits=True, return_dict=True)
+        outputs["prediction_logits"] = every_position.prediction_logits.numpy()
     gradients = {}
     if grads:
         gradients = {name: p.grad.numpy() for name, p in model.named_parameters() if p.grad is not None}
@@ -199,7 +208,8 @@ def differences(hf_outputs: dict, pd_outputs: dict, hf_grads=None, pd_grads=None
             continue
         tol = TOLERANCES[key]
         report[key] = {"max": float(delta.max()), "mean": float(delta.mean()), "tolerance": tol}
-        report[key]["ok"] = report[key]["max"] <= tol
+        # plus fp32's accumulated rounding of large values (a region-to-phrase score of 8 moved by 3e-5 on AVX2)
+        report[key]["ok"] = bool((delta <= tol + TOLERANCES["output_relative"] * np.abs(a)).all())
     if hf_grads is not None:
         if set(hf_grads) != set(pd_grads):
             raise AssertionError(f"gradients differ in keys: {sorted(set(hf_grads) ^ set(pd_grads))[:8]}")

@@ -200,7 +200,8 @@ class PredictionHeadTransform(modeling.VisualBertPredictionHeadTransform):
 
 
 class LMPredictionHead(modeling.VisualBertLMPredictionHead):
-    """The decoder's bias gradient by `_column_sums` (over every position of a 30522-wide output)."""
+    """The decoder's bias gradient by `_column_sums` (over every row of a 30522-wide output: one per labelled
+    position in pretraining, one per position where every position is asked)."""
 
     def forward(self, hidden_states, word_embeddings=None):
         weight = self.decoder.weight if word_embeddings is None else word_embeddings

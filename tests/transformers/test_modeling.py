@@ -47,7 +47,7 @@ def test_head_matches_hf(tiny, backend, architecture):
     pd_out, pd_grads = compare.run_paddle(pd_model, inputs, grads=True)
     report = compare.differences(hf_out, pd_out, hf_grads, pd_grads)
     assert "loss" in report and "gradients" in report
-    assert all(row["ok"] for row in report.values()), report
+    assert all(row["ok"] for row in report.values()), {k: v for k, v in report.items() if not v["ok"]}
 
 
 def test_alignment_head_mask_and_attentions_match_hf(tiny, backend, rng):
@@ -120,15 +120,17 @@ def test_pretraining_ignores_every_negative_label(tiny, rng):
     out_100 = model(**inputs, labels=paddle.to_tensor(labels), return_dict=True)
     out_1 = model(**inputs, labels=paddle.to_tensor(np.where(labels < 0, -1, labels)), return_dict=True)
     assert float(out_100.loss) == pytest.approx(float(out_1.loss), rel=1e-6)
-    # by hand: mean cross entropy over labelled positions + mean cross entropy of the sentence-image head
+    # by hand: mean cross entropy over labelled positions + mean cross entropy of the sentence-image head; with
+    # labels, prediction_logits holds the labelled positions' rows in row-major order
+    labelled = labels[labels >= 0]
     logits = out_100.prediction_logits.numpy().astype("float64")
+    assert logits.shape == (labelled.size, model.config.vocab_size)
     log_probs = (
         logits
         - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
         - logits.max(-1, keepdims=True)
     )
-    where = np.nonzero(labels >= 0)
-    mlm = -log_probs[where[0], where[1], labels[where]].mean()
+    mlm = -log_probs[np.arange(labelled.size), labelled].mean()
     sic_logits = out_100.seq_relationship_logits.numpy().astype("float64")
     sic = sic_logits - np.log(np.exp(sic_logits).sum(-1, keepdims=True))
     sil = inputs["sentence_image_labels"].numpy()
@@ -136,12 +138,72 @@ def test_pretraining_ignores_every_negative_label(tiny, rng):
     assert float(out_100.loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_pretraining_rejects_labels_of_the_wrong_length(tiny):
+@pytest.mark.parametrize("output_all_logits", [False, True])
+def test_pretraining_rejects_labels_of_the_wrong_length(tiny, output_all_logits):
     model = modeling.VisualBertForPreTraining(tiny[1]())
+    ids, boxes, labels = paddle.to_tensor([[2, 5, 3]]), paddle.zeros([1, 2, 16]), paddle.to_tensor([[1, 2, 3]])
     with pytest.raises(ValueError, match="text \\+ boxes"):
-        model(
-            paddle.to_tensor([[2, 5, 3]]), visual_embeds=paddle.zeros([1, 2, 16]), labels=paddle.to_tensor([[1, 2, 3]])
-        )
+        model(ids, visual_embeds=boxes, labels=labels, output_all_logits=output_all_logits)
+
+
+def _pretraining_labels(case, inputs):
+    """make_inputs' labels (every row has labelled positions) with row 1 or every row left without any."""
+    labels = inputs["labels"].copy()
+    if case == "a row without labels":
+        labels[1] = -100
+    elif case == "no labels at all":
+        labels[:] = -100
+    return dict(inputs, labels=labels)
+
+
+@pytest.mark.parametrize("case", ["every row labelled", "a row without labels", "no labels at all"])
+def test_pretraining_head_on_the_labelled_positions_gives_the_full_computations_numbers(tiny, backend, case):
+    """With labels the MLM head runs on the labelled positions only; output_all_logits=True runs it on every position
+    (as HF). Same loss, logits at the labelled positions and gradients either way (dropout off). With no label at all
+    the MLM loss is 0, as the full computation's mean over clip(0 positions, 1)."""
+    model = modeling.VisualBertForPreTraining(tiny[1](hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    inputs = _pretraining_labels(case, compare.make_inputs("VisualBertForPreTraining", model.config, seed=9))
+    tensors = {k: paddle.to_tensor(v) for k, v in inputs.items()}
+    labelled = inputs["labels"] >= 0
+    model.train()
+    head_outputs = []
+    model.cls.predictions.register_forward_post_hook(lambda layer, args, out: head_outputs.append(out.shape))
+    results = []
+    for output_all_logits in (False, True):
+        model.clear_gradients()
+        out = model(**tensors, output_all_logits=output_all_logits, return_dict=True)
+        out.loss.backward()
+        mlm_only = model(**dict(tensors, sentence_image_labels=None), output_all_logits=output_all_logits)[0]
+        grads = {n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((out.prediction_logits.numpy(), float(out.loss), float(mlm_only), grads))
+    (logits, loss, mlm, grads), (full_logits, full_loss, full_mlm, full_grads) = results
+    vocab = model.config.vocab_size
+    assert head_outputs[0] == [labelled.sum(), vocab] and head_outputs[2] == list(labelled.shape) + [vocab]
+    np.testing.assert_allclose(logits, full_logits[labelled], rtol=1e-5, atol=1e-5)
+    assert loss == pytest.approx(full_loss, rel=1e-5) and mlm == pytest.approx(full_mlm, rel=1e-5)
+    if case == "no labels at all":
+        assert mlm == full_mlm == 0.0
+    assert grads.keys() == full_grads.keys() and len(grads) == len(model.parameters())
+    for name, grad in full_grads.items():
+        atol = max(1e-4 * np.abs(grad).max(), 1e-6)
+        np.testing.assert_allclose(grads[name], grad, rtol=1e-4, atol=atol, err_msg=name)
+
+
+def test_pretraining_with_a_row_without_labels_matches_hf(tiny, backend):
+    """HF's loss and every gradient, and its prediction_logits of every position through output_all_logits (as
+    compare.run_paddle reads them), on a batch where one row has no labelled position."""
+    hf_config, pd_config = tiny
+    torch.manual_seed(0)
+    hf_model = transformers.VisualBertForPreTraining(hf_config()).eval()
+    pd_model = paddle_twin(hf_model, "VisualBertForPreTraining", pd_config())
+    inputs = compare.make_inputs("VisualBertForPreTraining", pd_model.config, batch_size=4, seed=10)
+    inputs = _pretraining_labels("a row without labels", inputs)
+    hf_out, hf_grads = compare.run_hf(hf_model, inputs, grads=True)
+    pd_out, pd_grads = compare.run_paddle(pd_model, inputs, grads=True)
+    assert pd_out["prediction_logits"].shape == hf_out["prediction_logits"].shape
+    report = compare.differences(hf_out, pd_out, hf_grads, pd_grads)
+    assert {"loss", "prediction_logits", "gradients"} <= set(report)
+    assert all(row["ok"] for row in report.values()), {k: v for k, v in report.items() if not v["ok"]}
 
 
 def test_visual_feature_size_is_checked(tiny):
@@ -158,7 +220,7 @@ def test_question_answering_pools_the_mask_token_and_returns_log_probs_with_labe
     out = model(ids, attention_mask=mask, visual_embeds=boxes, return_dict=True)
     hidden = model.visual_bert(ids, attention_mask=mask, visual_embeds=boxes, return_dict=True).last_hidden_state
     expected = model.cls(paddle.stack([hidden[0, 4], hidden[1, 2]]))  # the token before the last [SEP]
-    np.testing.assert_allclose(out.logits.numpy(), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(out.logits.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)  # two summation orders
     labels = paddle.to_tensor(np.eye(7, dtype="float32")[[1, 2]])
     with_labels = model(ids, attention_mask=mask, visual_embeds=boxes, labels=labels, return_dict=True)
     np.testing.assert_allclose(np.exp(with_labels.logits.numpy()).sum(-1), 1.0, rtol=1e-5)

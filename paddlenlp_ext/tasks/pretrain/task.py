@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ...data import IGNORE_INDEX, loading
+from ...data import loading
 from ..nlvr2.dataset import Nlvr2Dataset
 from ..vqa.dataset import VqaDataset
 from .dataset import CocoCaptionsDataset
@@ -58,9 +58,9 @@ def evaluate(model, data, tokenizer, args) -> dict:
     for batch, output in loading.batched_outputs(model, data, tokenizer, args.batch_size, args.num_workers, "dev"):
         losses.append(float(output.loss))
         labels = batch["labels"].numpy()
-        where = labels != IGNORE_INDEX
-        mlm_hits += int((output.prediction_logits.argmax(-1).numpy()[where] == labels[where]).sum())
-        mlm_total += int(where.sum())
+        labelled = labels[labels >= 0]  # [N]: with labels, prediction_logits holds these positions' rows
+        mlm_hits += int((output.prediction_logits.argmax(-1).numpy() == labelled).sum())
+        mlm_total += labelled.size
         if "sentence_image_labels" in batch:
             predicted = output.seq_relationship_logits.argmax(-1).numpy()
             sim_hits += int((predicted == batch["sentence_image_labels"].numpy()).sum())

@@ -276,8 +276,9 @@ class VisualBertPredictionHeadTransform(nn.Layer):
 
 
 class VisualBertLMPredictionHead(nn.Layer):
-    """Linear -> act -> LayerNorm -> decoder. The decoder weight is the word embedding table (tied, as HF) unless
-    `untied_decoder`, which HF's RegionToPhraseAlignment has; the bias is this layer's own `bias`."""
+    """Linear -> act -> LayerNorm -> decoder, hidden states [..., H] -> logits [..., vocab]. The decoder weight is the
+    word embedding table (tied, as HF) unless `untied_decoder`, which HF's RegionToPhraseAlignment has; the bias is
+    this layer's own `bias`."""
 
     def __init__(self, config: VisualBertConfig, untied_decoder: bool = False):
         super().__init__()
@@ -290,7 +291,7 @@ class VisualBertLMPredictionHead(nn.Layer):
         hidden_states = self.transform(hidden_states)
         if word_embeddings is None:  # the untied decoder, Paddle's [H, vocab] layout
             return paddle.matmul(hidden_states, self.decoder.weight) + self.bias
-        return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias  # [B, S, vocab]
+        return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias  # [..., vocab]
 
 
 class VisualBertPreTrainingHeads(nn.Layer):
@@ -488,8 +489,20 @@ class VisualBertModel(VisualBertPretrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+def _labelled_rows(hidden_states, labels):
+    """The rows of hidden_states [B, S, H] whose label [B, S] is >= 0, in row-major order: ([N, H], their labels [N]).
+
+    N depends on the labels, so on a GPU finding the rows waits for the device once per step (PaddleNLP's BERT is
+    given masked_positions by its data pipeline instead; this model keeps HF's inputs)."""
+    labels = labels.reshape([-1])
+    positions = paddle.nonzero(labels >= 0).reshape([-1])  # [N] indices into B * S
+    rows = paddle.gather(hidden_states.reshape([-1, hidden_states.shape[-1]]), positions)
+    return rows, paddle.gather(labels, positions)
+
+
 def _masked_lm_loss(logits, labels):
-    """Mean cross entropy over positions with a label >= 0: both HF's -100 and the original's -1 are ignored.
+    """Mean cross entropy over positions with a label >= 0: both HF's -100 and the original's -1 are ignored; 0 when
+    no position has one. logits [..., vocab], labels [...].
 
     Paddle's mean with ignore_index divides by every position, HF's by the labelled ones: divide by hand."""
     labels = labels.reshape([-1])
@@ -506,28 +519,37 @@ def _soft_target_loss(logits, soft_labels):
     """KL(soft_labels || softmax(logits)) averaged over the batch; returns (loss, log-probabilities).
 
     The log-probabilities are logits - logsumexp(logits), log_softmax's value: Paddle's CPU log_softmax takes about
-    10x longer forward and backward at the VQA head's [B, 3129]."""
+    10x longer forward and backward at the VQA head's [B, 3129]. In fp32 under autocast, as log_softmax would be
+    (Paddle's black list): logsumexp and kl_div are on neither list and would run in float16/bfloat16."""
+    if logits.dtype in (paddle.float16, paddle.bfloat16):
+        logits = logits.astype("float32")
     log_probs = logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
     return F.kl_div(log_probs, soft_labels.astype(log_probs.dtype), reduction="batchmean"), log_probs
 
 
 @dataclass
 class VisualBertForPreTrainingOutput(ModelOutput):
-    """loss = masked-LM loss + sentence-image loss (either alone when only its labels are given)."""
+    """loss = masked-LM loss + sentence-image loss (either alone when only its labels are given).
+
+    prediction_logits: [B, S, vocab] (every position) without labels or with output_all_logits=True; with labels
+    otherwise [N, vocab], the N positions with a label >= 0 in row-major order of the labels, as PaddleNLP's
+    BertForPretraining returns them with masked_positions: their argmax is compared with `labels[labels >= 0]`."""
 
     loss: paddle.Tensor | None = None
-    prediction_logits: paddle.Tensor | None = None  # [B, S, vocab]
+    prediction_logits: paddle.Tensor | None = None  # [B, S, vocab], or [N, vocab] with labels (see above)
     seq_relationship_logits: paddle.Tensor | None = None  # [B, 2]; class 1 = the text matches the image
     hidden_states: tuple[paddle.Tensor] | None = None
     attentions: tuple[paddle.Tensor] | None = None
 
 
 class VisualBertForPreTraining(VisualBertPretrainedModel):
-    """Masked language model over every position + sentence-image matching on the pooled output.
+    """Masked language model + sentence-image matching on the pooled output.
 
-    labels [B, T + V]: the original token id at masked text positions, negative elsewhere (ignored).
-    sentence_image_labels [B]: 1 if the text matches the image(s), 0 if not (the original code's convention and the
-    released checkpoints'; HF's docstring states the opposite)."""
+    labels [B, T + V]: the original token id at masked text positions, negative elsewhere (ignored). With labels,
+    the MLM head (transform and the vocabulary-wide decoder) runs on the labelled positions only (HF runs it on every
+    position and discards the rest in the loss: same loss, same gradients); `output_all_logits=True` runs it on every
+    position, as it does without labels. sentence_image_labels [B]: 1 if the text matches the image(s), 0 if not (the
+    original code's convention and the released checkpoints'; HF's docstring states the opposite)."""
 
     def __init__(self, config: VisualBertConfig):
         super().__init__(config)
@@ -537,19 +559,24 @@ class VisualBertForPreTraining(VisualBertPretrainedModel):
     def get_input_embeddings(self):
         return self.visual_bert.embeddings.word_embeddings
 
-    def forward(self, input_ids=None, *, labels=None, sentence_image_labels=None, return_dict=None, **inputs):
+    def forward(self, input_ids=None, *, labels=None, sentence_image_labels=None, output_all_logits=False,
+                return_dict=None, **inputs):  # fmt: skip
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
-        prediction_logits, seq_relationship_logits = self.cls(
-            outputs.last_hidden_state, outputs.pooler_output, self.visual_bert.embeddings.word_embeddings.weight
-        )  # [B, S, vocab], [B, 2]
-        loss = None
+        # mlm_labels, not labels reassigned: paddle.jit.to_static (the export) loses a keyword-only argument that
+        # the function assigns to
+        sequence_output, mlm_labels = outputs.last_hidden_state, labels  # [B, S, H], [B, S]
         if labels is not None:
-            if labels.shape[-1] != prediction_logits.shape[1]:
+            if labels.shape[-1] != sequence_output.shape[1]:
                 raise ValueError(
-                    f"labels have length {labels.shape[-1]}, expected text + boxes = {prediction_logits.shape[1]}"
+                    f"labels have length {labels.shape[-1]}, expected text + boxes = {sequence_output.shape[1]}"
                 )
-            loss = _masked_lm_loss(prediction_logits, labels)
+            if not output_all_logits:
+                sequence_output, mlm_labels = _labelled_rows(sequence_output, labels)  # [N, H], [N]
+        prediction_logits, seq_relationship_logits = self.cls(
+            sequence_output, outputs.pooler_output, self.visual_bert.embeddings.word_embeddings.weight
+        )  # [B, S, vocab] or [N, vocab], [B, 2]
+        loss = None if labels is None else _masked_lm_loss(prediction_logits, mlm_labels)
         if sentence_image_labels is not None:
             sentence_image_loss = F.cross_entropy(seq_relationship_logits, sentence_image_labels.reshape([-1]))
             loss = sentence_image_loss if loss is None else loss + sentence_image_loss
