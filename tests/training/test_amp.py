@@ -46,15 +46,9 @@ import pytest
 from paddlenlp_ext import cpu_backend
 from paddlenlp_ext.training import checkpoint
 from paddlenlp_ext.training import trainer as trainer_module
-from paddlenlp_ext.transformers.visualbert import modeling
+from paddlenlp_ext.transformers.visualbert import convert, modeling
 
-HEADS = [
-    "VisualBertForPreTraining",
-    "VisualBertForQuestionAnswering",
-    "VisualBertForVisualReasoning",
-    "VisualBertForMultipleChoice",
-    "VisualBertForRegionToPhraseAlignment",
-]
+HEADS = [name for name in convert.HEAD_CLASSES if name != "VisualBertModel"]
 DTYPES = ["bfloat16", "float16"]
 UNIT_ROUNDOFF = {"bfloat16": 2.0**-8, "float16": 2.0**-11}
 

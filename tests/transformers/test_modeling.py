@@ -10,13 +10,7 @@ import transformers
 
 from paddlenlp_ext.transformers.visualbert import convert, modeling, sources
 
-HEADS = [
-    "VisualBertForPreTraining",
-    "VisualBertForQuestionAnswering",
-    "VisualBertForVisualReasoning",
-    "VisualBertForMultipleChoice",
-    "VisualBertForRegionToPhraseAlignment",
-]
+HEADS = [name for name in convert.HEAD_CLASSES if name != "VisualBertModel"]
 
 
 def paddle_twin(hf_model, architecture, config):
