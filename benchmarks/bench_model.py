@@ -280,9 +280,9 @@ class _Transformers:
 
             return infer
         model.train()
-        no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-        decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
-        groups = [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [{"params": [], "weight_decay": 0.01}, {"params": [], "weight_decay": 0.0}]  # the trainer's no_decay
+        for name, param in model.named_parameters():
+            groups[name.endswith("bias") or "LayerNorm" in name]["params"].append(param)
         optimizer = torch.optim.AdamW(groups, lr=2e-5, eps=1e-6)
         schedule = transformers.get_linear_schedule_with_warmup(optimizer, 1000, 10_000)
 
@@ -479,18 +479,14 @@ def format_table(summary: dict, cfg: BenchConfig) -> str:
 
 def machine_info(threads: int) -> dict:
     """The CPU's model name and the vector instruction sets the matmul libraries pick from, cores, threads."""
-    cpu, flags = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
-        flags = set(next(line for line in info.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        pass
+    from paddlenlp_ext.runtime import cpu_info  # imports no framework
+
+    cpu = cpu_info()
     known = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    instruction_sets = [name for name in known if name in cpu["flags"]]
     return {
-        "cpu": cpu, "instruction_sets": [name for name in known if name in flags], "cores": cores,
+        "cpu": cpu["model"] or platform.processor(), "instruction_sets": instruction_sets, "cores": cores,
         "threads": threads, "python": platform.python_version(),
     }  # fmt: skip
 

@@ -11,7 +11,15 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["cpu_threads", "set_cpu_threads", "math_threads", "keep_freed_memory", "use_mkl_avx2", "configure_cpu"]
+__all__ = [
+    "cpu_threads",
+    "set_cpu_threads",
+    "math_threads",
+    "keep_freed_memory",
+    "cpu_info",
+    "use_mkl_avx2",
+    "configure_cpu",
+]
 
 _math_threads = 1  # what set_cpu_threads last gave Paddle; one thread is Paddle's own default
 
@@ -96,14 +104,16 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, limit_bytes)) and bool(mallopt(_M_TRIM_THRESHOLD, limit_bytes))
 
 
-def _cpu_vendor_and_flags() -> tuple[str, set]:
+def cpu_info() -> dict:
+    """This CPU's "model" name, "vendor" id and instruction set "flags" from /proc/cpuinfo (empty where there is
+    none)."""
     try:
         with open("/proc/cpuinfo") as f:
             lines = f.read().splitlines()
     except OSError:
-        return "", set()
-    value = lambda key: next((line.split(":", 1)[1] for line in lines if line.startswith(key)), "")  # noqa: E731
-    return value("vendor_id").strip(), set(value("flags").split())
+        lines = []
+    value = lambda key: next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), "")  # noqa: E731
+    return {"model": value("model name"), "vendor": value("vendor_id"), "flags": set(value("flags").split())}
 
 
 def use_mkl_avx2() -> bool:
@@ -114,8 +124,8 @@ def use_mkl_avx2() -> bool:
     matmul; a value the user set is kept, and newer MKLs ignore it."""
     if "MKL_DEBUG_CPU_TYPE" in os.environ:
         return False
-    vendor, flags = _cpu_vendor_and_flags()
-    if vendor in ("", "GenuineIntel") or not {"avx2", "fma"} <= flags:
+    cpu = cpu_info()
+    if cpu["vendor"] in ("", "GenuineIntel") or not {"avx2", "fma"} <= cpu["flags"]:
         return False
     os.environ["MKL_DEBUG_CPU_TYPE"] = "5"
     return True

@@ -85,18 +85,19 @@ def test_keep_freed_memory_stops_page_faults_on_reused_outputs():
 )
 def test_mkl_is_asked_for_avx2_on_other_vendors_cpus(monkeypatch, vendor, flags, asked):
     monkeypatch.delenv("MKL_DEBUG_CPU_TYPE", raising=False)
-    monkeypatch.setattr(runtime, "_cpu_vendor_and_flags", lambda: (vendor, flags))
+    monkeypatch.setattr(runtime, "cpu_info", lambda: {"model": "", "vendor": vendor, "flags": flags})
     assert runtime.use_mkl_avx2() is asked
     assert os.environ.get("MKL_DEBUG_CPU_TYPE") == ("5" if asked else None)
 
 
 def test_a_users_mkl_setting_is_kept(monkeypatch):
     monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")
-    monkeypatch.setattr(runtime, "_cpu_vendor_and_flags", lambda: ("AuthenticAMD", {"avx2", "fma"}))
+    monkeypatch.setattr(runtime, "cpu_info", lambda: {"model": "", "vendor": "AuthenticAMD", "flags": {"avx2", "fma"}})
     assert runtime.use_mkl_avx2() is False and os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
 
 
 def test_this_machines_cpu_is_read():
-    vendor, flags = runtime._cpu_vendor_and_flags()
+    cpu = runtime.cpu_info()
     if os.path.exists("/proc/cpuinfo") and os.uname().machine == "x86_64":
-        assert vendor in ("GenuineIntel", "AuthenticAMD", "HygonGenuine") and "sse2" in flags
+        assert cpu["vendor"] in ("GenuineIntel", "AuthenticAMD", "HygonGenuine") and "sse2" in cpu["flags"]
+        assert cpu["model"]

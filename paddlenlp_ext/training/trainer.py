@@ -115,12 +115,12 @@ class TrainingStep:
         if not grads:
             return 0.0
         norm = paddle.stack([paddle.square(g.astype("float32")).sum() for g in grads]).sum().sqrt()
-        max_norm = self.args.max_grad_norm
-        if max_norm > 0 and bool(paddle.isfinite(norm)) and float(norm) > max_norm:
+        value, max_norm = float(norm), self.args.max_grad_norm  # one wait for the device
+        if max_norm > 0 and math.isfinite(value) and value > max_norm:
             factor = paddle.to_tensor(max_norm, dtype="float32") / norm
             for g in grads:
                 g.multiply_(factor.astype(g.dtype))
-        return float(norm)
+        return value
 
     def step(self):
         """The optimizer and LR schedule step; the gradients are released."""
