@@ -3,7 +3,9 @@
 Writes sample data with the real box counts (VQA 100 x 2048, NLVR2 up to 2 x 144 x 1024) at 1x and 4x the
 images into a temporary folder, then, in a fresh process per run, times a fixed number of batches of each pipeline
 and samples the memory (PSS, so pages shared by the DataLoader workers count once) of that process and its workers,
-before the DataLoader starts and at its peak.
+before the DataLoader starts and at its peak. The DataLoader is set up as the trainer's: batches leave the workers
+through ``WorkerTensors`` and new workers start every epoch (at 1x an epoch is a handful of batches, so their
+start-up weighs more than in training).
 
     python benchmarks/bench_input_pipeline.py --num_workers 2 --out benchmarks/input_pipeline.json
 
@@ -26,7 +28,7 @@ import numpy as np
 import paddle
 from paddlenlp.datasets import load_dataset
 
-from paddlenlp_ext.data import RegionFeatures, VisualBertCollator, load_tokenizer
+from paddlenlp_ext.data import RegionFeatures, VisualBertCollator, WorkerTensors, load_tokenizer
 from paddlenlp_ext.data.sample import SampleConfig, write_sample
 from paddlenlp_ext.tasks.nlvr2.dataset import Nlvr2Dataset
 from paddlenlp_ext.tasks.vqa.answers import load_answer_vocab
@@ -85,8 +87,13 @@ def time_batches(task: str, data_dir: str, num_workers: int, batch_size: int, nu
     """Samples/s over ``num_batches`` shuffled batches (epochs repeat as needed) after two warm-up batches, and the
     memory before the DataLoader starts and at its peak."""
     dataset, collator = build_dataset(task, data_dir)
-    loader = paddle.io.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers, collate_fn=collator
+    loader = paddle.io.DataLoader(  # as the trainer's: new workers every epoch, batches handed over as tensors
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=num_workers,
+        collate_fn=WorkerTensors(collator),
+        use_shared_memory=False,
     )
     baseline = memory_mib(os.getpid())
     peak, done = [baseline], threading.Event()

@@ -1,11 +1,12 @@
 """What the tasks share: region features on disk, the tokenizer and text layout, masking, batching, and the
 ``TaskDataset`` base the task datasets (``paddlenlp_ext.tasks.*.dataset``) build on.
 
-``VisualBertCollator`` pads a batch; ``MODEL_INPUTS`` and ``LABEL_INPUTS`` name the batch keys the model takes.
+``VisualBertCollator`` pads a batch and ``WorkerTensors`` hands it out of a DataLoader worker; ``MODEL_INPUTS`` and
+``LABEL_INPUTS`` name the batch keys the model takes.
 """
 
 from .base import TaskDataset
-from .collate import LABEL_INPUTS, MODEL_INPUTS, VisualBertCollator, model_inputs
+from .collate import LABEL_INPUTS, MODEL_INPUTS, VisualBertCollator, WorkerTensors, model_inputs
 from .errors import DataFormatError, MissingFeatureError
 from .features import FEATURE_TYPES, RegionFeatures, coco_image_name, nlvr2_image_names
 from .masking import IGNORE_INDEX, TokenMasker
@@ -22,6 +23,7 @@ __all__ = [
     "TaskDataset",
     "TokenMasker",
     "VisualBertCollator",
+    "WorkerTensors",
     "build_text",
     "check_tokenizer",
     "coco_image_name",

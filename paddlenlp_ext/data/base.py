@@ -1,6 +1,7 @@
 """What the task datasets share: records + lazy region features, per-epoch randomness, early feature checks, and
 data errors carried out of DataLoader workers."""
 
+import gc
 import os
 import sys
 import traceback
@@ -83,6 +84,7 @@ class TaskDataset(paddle.io.Dataset):
     def __getitem__(self, index: int) -> dict:
         if not _fetched_by_loader():
             return self.example(index)
+        _freeze_inherited_objects()
         try:
             return self.example(index)
         except (DataFormatError, MissingFeatureError) as error:
@@ -152,3 +154,19 @@ def _fetched_by_loader() -> bool:
 
 
 _PADDLE_FETCHER = fetcher.__name__
+
+
+def _freeze_inherited_objects() -> None:
+    """In a DataLoader worker, once: exclude the objects inherited from the parent from garbage collection.
+
+    A worker is forked with the parent's whole heap (Paddle, PaddleNLP, the records). A full collection visits, and
+    writes to, every object, so the worker's first one copies that heap page by page (copy-on-write) and each one
+    walks it. Garbage cycles among the inherited objects stay uncollected while the worker lives (an epoch).
+    """
+    global _frozen_in
+    if _frozen_in != os.getpid() and paddle.io.get_worker_info() is not None:
+        gc.freeze()
+        _frozen_in = os.getpid()
+
+
+_frozen_in = None  # the worker process that froze its inherited objects

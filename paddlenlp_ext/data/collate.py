@@ -1,5 +1,5 @@
-"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names), and pick the
-entries of a batch the model is called with."""
+"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names), hand batches from
+DataLoader workers to the main process, and pick the entries of a batch the model is called with."""
 
 import numpy as np
 import paddle
@@ -51,6 +51,8 @@ class VisualBertCollator:
     """Pads a list of task examples into one batch.
 
     Text is right-padded to the longest example (``pad_token_id``, mask 0), boxes to the most boxes (zeros, mask 0).
+    An example's ``visual_embeds`` is one ``[boxes, dim]`` array or a tuple of them, one per image (NLVR2's left and
+    right), placed one after the other: each is copied once, from the feature file's mapping into the batch.
     Per-example ``mlm_labels`` (one per text token) become the batch ``labels`` of length ``L + Nv``, ignored on
     padding and on every visual position, as HF's VisualBERT pretraining head expects. Other per-example keys
     (``question_id``, ``identifier``) are kept, as an int64 array when they are integers, else as a list.
@@ -71,8 +73,9 @@ class VisualBertCollator:
                 raise ValueError(f"examples in one batch differ in keys: {sorted(keys)} vs {sorted(example)}")
         batch_size = len(examples)
         text_length = max(len(example["input_ids"]) for example in examples)
-        num_boxes = max(len(example["visual_embeds"]) for example in examples)
-        dim = examples[0]["visual_embeds"].shape[1]
+        images = [_images(example["visual_embeds"]) for example in examples]
+        num_boxes = max(sum(len(image) for image in example_images) for example_images in images)
+        dim = images[0][0].shape[1]
 
         batch = {
             "input_ids": np.full((batch_size, text_length), self.pad_token_id, dtype=np.int64),
@@ -83,11 +86,11 @@ class VisualBertCollator:
             "visual_attention_mask": np.zeros((batch_size, num_boxes), dtype=np.int64),
         }
         for row, example in enumerate(examples):
-            length, boxes = len(example["input_ids"]), len(example["visual_embeds"])
+            length, boxes = len(example["input_ids"]), sum(len(image) for image in images[row])
             batch["input_ids"][row, :length] = example["input_ids"]
             batch["token_type_ids"][row, :length] = example["token_type_ids"]
             batch["attention_mask"][row, :length] = 1
-            batch["visual_embeds"][row, :boxes] = example["visual_embeds"]
+            np.concatenate(images[row], out=batch["visual_embeds"][row, :boxes])
             batch["visual_token_type_ids"][row, :boxes] = example["visual_token_type_ids"]
             batch["visual_attention_mask"][row, :boxes] = 1
 
@@ -109,3 +112,36 @@ class VisualBertCollator:
             is_int = all(isinstance(value, (int, np.integer)) for value in values)
             batch[key] = np.array(values, dtype=np.int64) if is_int else values
         return batch
+
+
+def _images(visual_embeds) -> tuple:
+    return (visual_embeds,) if isinstance(visual_embeds, np.ndarray) else tuple(visual_embeds)
+
+
+class WorkerTensors:
+    """Wraps a ``collate_fn`` for a DataLoader with ``use_shared_memory=False``, so that a worker's batch reaches the
+    main process in one copy.
+
+    Paddle copies each numpy array a worker returns into a tensor, then that tensor into shared memory: two copies
+    of every batch, each into fresh memory. In a worker, this hands the batch's arrays over as tensors sharing their
+    memory (DLPack) instead, which Paddle sends through shared memory in one copy. Never with
+    ``use_shared_memory=True``: Paddle then keeps only borrowed references to a worker's tensors while it sends
+    them, and sends freed memory once the worker has moved on. Outside workers the batch stays numpy; the main
+    process receives tensors either way.
+    """
+
+    def __init__(self, collate_fn):
+        self.collate_fn = collate_fn
+
+    def __call__(self, examples: list[dict]) -> dict:
+        batch = self.collate_fn(examples)
+        if paddle.io.get_worker_info() is None:
+            return batch
+        return {key: _shared_tensor(value) for key, value in batch.items()}
+
+
+def _shared_tensor(value):
+    # An empty tensor would arrive as float32 [0] (Paddle pickles it without shape or dtype): it stays numpy.
+    if isinstance(value, np.ndarray) and value.size:
+        return paddle.utils.dlpack.from_dlpack(value)
+    return value

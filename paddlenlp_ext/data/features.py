@@ -79,7 +79,7 @@ class RegionFeatures:
 
     Nothing is opened here: the dataset holding this object is forked or pickled into DataLoader workers, and each
     worker opens only the file of the example it is building. Files are memory-mapped, so only the kept boxes are
-    read and nothing stays resident once the copy is returned: memory does not grow with the number of images.
+    read and nothing stays resident once an example is collated: memory does not grow with the number of images.
 
     Args:
         feature_dir: folder holding the ``data/detectron_fix_*`` tree.
@@ -105,8 +105,12 @@ class RegionFeatures:
         return os.path.isfile(self.path(image_name))
 
     def load(self, image_name: str, example_id=None) -> np.ndarray:
-        """Features of ``image_name`` as a float32 ``[min(num_boxes, max_boxes), dim]`` array (float16 and float64
-        files are cast).
+        """Features of ``image_name`` as a float32 ``[min(num_boxes, max_boxes), dim]`` array: a read-only view of
+        the memory-mapped file (a float32 copy of float16 and float64 files).
+
+        The collator copies the view into the batch, straight from the page cache; a private copy here cost a second
+        copy, into fresh memory, per example. A view keeps its file open while it lives: ``np.array(...)`` the
+        arrays to keep many.
 
         Raises ``MissingFeatureError``, or ``DataFormatError`` naming the file, ``example_id`` and what is wrong: not a
         readable .npy, not floats, a shape other than ``[num_boxes > 0, dim]``, or NaN / inf among the kept boxes.
@@ -135,9 +139,11 @@ class RegionFeatures:
             )
         if mapped.shape[0] == 0:
             raise DataFormatError(f"feature file {where} has zero boxes")
-        # A detector can write NaN or inf, and float64 values beyond float32's range become inf in the cast.
-        with np.errstate(over="ignore"):
-            array = np.array(mapped[: self.max_boxes], dtype=np.float32)
+        array = np.asarray(mapped[: self.max_boxes])
+        if array.dtype != np.float32:
+            with np.errstate(over="ignore"):
+                array = array.astype(np.float32)
+        # A detector can write NaN or inf, and float64 values beyond float32's range became inf in the cast.
         if not np.isfinite(array).all():
             raise DataFormatError(f"feature file {where} holds NaN or infinite values")
         return array

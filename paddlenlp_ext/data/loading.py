@@ -10,7 +10,7 @@ from paddlenlp.datasets import load_dataset
 from tqdm import tqdm
 
 from .. import lifetime
-from .collate import MODEL_INPUTS, VisualBertCollator, model_inputs
+from .collate import MODEL_INPUTS, VisualBertCollator, WorkerTensors, model_inputs
 from .features import RegionFeatures
 
 
@@ -57,7 +57,8 @@ def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int
         dataset,
         batch_size=batch_size,
         shuffle=False,
-        collate_fn=collator(tokenizer),
+        collate_fn=WorkerTensors(collator(tokenizer)),
+        use_shared_memory=False,  # as WorkerTensors requires (its tensors still travel in shared memory)
         num_workers=num_workers,
         return_list=True,
         worker_init_fn=lifetime.worker_init_fn() if num_workers > 0 else None,  # workers end with this process

@@ -27,7 +27,7 @@ from paddlenlp.utils.log import logger
 from tqdm import tqdm
 
 from .. import lifetime
-from ..data import VisualBertCollator, model_inputs
+from ..data import VisualBertCollator, WorkerTensors, model_inputs
 from . import checkpoint as ckpt
 from .args import write_run_info
 from .plots import plot_history
@@ -181,7 +181,8 @@ class Trainer:
         return DataLoader(
             self.dataset,
             batch_sampler=_Batches(batches),
-            collate_fn=self.collate_fn,
+            collate_fn=WorkerTensors(self.collate_fn),
+            use_shared_memory=False,  # as WorkerTensors requires (its tensors still travel in shared memory)
             num_workers=self.args.num_workers,
             worker_init_fn=lifetime.worker_init_fn() if self.args.num_workers > 0 else None,
             return_list=True,

@@ -40,7 +40,7 @@ def test_pretraining_labels_cover_text_and_boxes(nlvr2_records, nlvr2_features, 
     padding = batch["attention_mask"] == 0
     assert padding.any() and (batch["labels"][:, :length][padding] == IGNORE_INDEX).all()
     for row, example in enumerate(examples):
-        size, num_boxes = len(example["input_ids"]), len(example["visual_embeds"])
+        size, num_boxes = len(example["input_ids"]), len(example["visual_token_type_ids"])
         np.testing.assert_array_equal(batch["labels"][row, :size], example["mlm_labels"])
         assert batch["visual_attention_mask"][row].tolist() == [1] * num_boxes + [0] * (boxes - num_boxes)
         assert (batch["visual_embeds"][row, num_boxes:] == 0).all()

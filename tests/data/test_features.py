@@ -29,7 +29,7 @@ def test_load_reads_the_file_and_keeps_at_most_max_boxes(sample_dir, vqa_feature
     loaded = vqa_features.load(name)
     assert loaded.dtype == np.float32 and loaded.shape == (6, 2048)
     np.testing.assert_array_equal(loaded, stored)
-    assert loaded.flags.writeable  # a private copy, not a read-only view of the file
+    assert not loaded.flags.writeable  # a view of the mapped file: the collator copies it into the batch
     truncated = RegionFeatures(str(sample_dir / "coco"), "coco_detectron_fix_100", max_boxes=4).load(name)
     np.testing.assert_array_equal(truncated, stored[:4])
 

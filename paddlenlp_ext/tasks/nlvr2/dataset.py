@@ -6,7 +6,8 @@ from ...data import TaskDataset, build_text, nlvr2_image_names
 
 
 class Nlvr2Dataset(TaskDataset):
-    """NLVR2 statements with the boxes of the left image (visual token type 0), then the right one (type 1).
+    """NLVR2 statements with the boxes of the left image (visual token type 0), then the right one (type 1):
+    ``visual_embeds`` is the pair ``(left, right)``.
 
     Text is ``[CLS] sentence [SEP]``, token types 0. Fine-tuning (default): ``labels`` is 1 when the statement is
     true. Task pretraining (``pretraining=True``): the sentence is masked for MLM (``mlm_labels``) and the truth
@@ -33,7 +34,7 @@ class Nlvr2Dataset(TaskDataset):
             "identifier": record["identifier"],
             "input_ids": text.input_ids,
             "token_type_ids": text.token_type_ids,
-            "visual_embeds": np.concatenate([left, right]),
+            "visual_embeds": (left, right),  # no concatenated copy: the collator places them one after the other
             "visual_token_type_ids": np.repeat(np.array([0, 1], dtype=np.int64), [len(left), len(right)]),
         }
         if self.pretraining:

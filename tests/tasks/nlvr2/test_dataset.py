@@ -25,5 +25,7 @@ def test_nlvr2_reads_left_then_right_image(sample_dir, nlvr2_features, tokenizer
     dataset = Nlvr2Dataset(records, nlvr2_features, tokenizer)
     left, right = (np.load(nlvr2_features.path(n)) for n in nlvr2_image_names(records[3]["identifier"]))
     example = dataset[3]
-    np.testing.assert_array_equal(example["visual_embeds"], np.concatenate([left, right]))
+    assert len(example["visual_embeds"]) == 2
+    np.testing.assert_array_equal(example["visual_embeds"][0], left)
+    np.testing.assert_array_equal(example["visual_embeds"][1], right)
     assert example["visual_token_type_ids"].tolist() == [0] * len(left) + [1] * len(right)
