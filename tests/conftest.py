@@ -108,7 +108,5 @@ def rng():
 def backend(request):
     """Run a test twice: with the CPU backend (the default on CPU) and without it (modeling.py's path, Paddle's own
     operators, which is what a GPU runs), switched through the backend's public control."""
-    before = cpu_backend.enabled()
-    cpu_backend.set_enabled(request.param == "cpu_backend")
-    yield request.param
-    cpu_backend.set_enabled(before)
+    with cpu_backend.switched(request.param == "cpu_backend"):
+        yield request.param

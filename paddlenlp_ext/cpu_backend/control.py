@@ -23,14 +23,19 @@ def set_enabled(on: bool):
 
 
 @contextlib.contextmanager
-def disabled():
-    """`with disabled():` runs modeling.py's path, then restores the previous state."""
+def switched(on: bool):
+    """`with switched(on):` runs the block with the backend on or off, then restores the previous state."""
     before = enabled()
-    set_enabled(False)
+    set_enabled(on)
     try:
         yield
     finally:
         set_enabled(before)
+
+
+def disabled():
+    """`with disabled():` runs modeling.py's path, then restores the previous state."""
+    return switched(False)
 
 
 def runs_on(*tensors) -> bool:
