@@ -368,13 +368,15 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& x, const pad
 }
 
 // LayerNorm(dropout(x + bias) + residual): the end of an attention or feed-forward block in one pass. x, residual
-// [..., H]; bias, weight, norm_bias [H]. Returns the output and, for the backward, the normalised input
+// [..., H]; bias, weight, norm_bias [H]. Dropout draws element k of row r by its index r * H + k, or positions[r] * H
+// + k where x is the real rows of a padded batch (the same mask as that batch's on those rows). Returns the output and, for the backward, the normalised input
 // z = dropout(x + bias) + residual, mean and rstd per row, and the dropout mask (uint8; empty when threshold is 0).
 // With save 0 (no backward to come) z, mean and rstd are left out (empty).
 std::vector<paddle::Tensor> BiasDropoutAddNormForward(const paddle::Tensor& x, const paddle::Tensor& bias,
                                                       const paddle::Tensor& residual, const paddle::Tensor& weight,
-                                                      const paddle::Tensor& norm_bias, float epsilon, int64_t seed,
-                                                      int64_t threshold, int64_t save, int64_t threads) {
+                                                      const paddle::Tensor& norm_bias,
+                                                      const paddle::optional<paddle::Tensor>& positions, float epsilon,
+                                                      int64_t seed, int64_t threshold, int64_t save, int64_t threads) {
   check_fp32(x, "block output");
   check_fp32(residual, "residual");
   check_threshold(threshold);
@@ -383,6 +385,9 @@ std::vector<paddle::Tensor> BiasDropoutAddNormForward(const paddle::Tensor& x, c
   PD_CHECK(residual.numel() == x.numel() && bias.numel() == size && weight.numel() == size &&
                norm_bias.numel() == size,
            "residual, bias and LayerNorm parameters must match the block output");
+  PD_CHECK(!positions || (positions->dtype() == paddle::DataType::INT64 && positions->numel() == rows),
+           "positions must be int64, one per row");
+  const int64_t* where = positions ? positions->data<int64_t>() : nullptr;
   const bool keep_all = threshold == 0;
   auto out = paddle::empty_like(x);
   auto normalised = save ? paddle::empty_like(x) : paddle::empty({0}, paddle::DataType::FLOAT32, paddle::CPUPlace());
@@ -415,9 +420,10 @@ std::vector<paddle::Tensor> BiasDropoutAddNormForward(const paddle::Tensor& x, c
 #pragma omp simd
         for (int64_t k = 0; k < size; ++k) z[k] = in[at + k] + b[k] + res[at + k];
       } else {
+        const int64_t index = (where == nullptr ? row : where[row]) * size;
 #pragma omp simd
         for (int64_t k = 0; k < size; ++k) {
-          const bool kept = keep_element(key, at + k, limit);
+          const bool kept = keep_element(key, index + k, limit);
           keep[at + k] = kept;
           z[k] = (kept ? (in[at + k] + b[k]) * scale : 0.0f) + res[at + k];
         }
@@ -515,83 +521,159 @@ std::vector<paddle::Tensor> DropoutApply(const paddle::Tensor& x, const paddle::
   return {out};
 }
 
-// [A, B, C, D] -> [A, C, B, D]: heads out of / into the hidden axis ("bshd" <-> "bhsd"). Its own inverse.
-std::vector<paddle::Tensor> SwapAxes12(const paddle::Tensor& x, int64_t threads) {
-  check_fp32(x, "permute input");
-  const auto s = x.shape();
-  PD_CHECK(s.size() == 4, "permute expects a 4-D tensor");
-  const int64_t a = s[0], b = s[1], c = s[2], d = s[3];
-  auto out = paddle::empty({a, c, b, d}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  const float* in = x.data<float>();
-  float* o = out.data<float>();
-#pragma omp parallel for collapse(2) num_threads(threads_for(threads)) schedule(static)
-  for (int64_t i = 0; i < a; ++i) {
-    for (int64_t k = 0; k < c; ++k) {
-      for (int64_t j = 0; j < b; ++j) {
-        std::memcpy(o + ((i * c + k) * b + j) * d, in + ((i * b + j) * c + k) * d, d * sizeof(float));
-      }
+// The head layout of attention: rows [.., heads * D] <-> [B, heads, S, D]. A padded batch has B * S rows in order;
+// a batch without its padding has N rows (the real positions, in order) and a map: slots [B * S] gives each position's
+// row, -1 for padding (which gets zeros), and positions [N] each row's position b * S + s. Padding rows hold no
+// gradient in a padded batch (a masked key's weight is exactly 0 and no head reads a padding row), so the two
+// layouts give the same numbers on the real rows.
+struct HeadLayout {
+  int64_t batch, length, heads, depth;
+  const int64_t* slots;      // nullptr: row = position
+  const int64_t* positions;  // nullptr: position = row
+  int64_t rows;              // N, or B * S
+};
+
+HeadLayout head_layout(int64_t rows, int64_t hidden, int64_t heads, int64_t batch, int64_t length,
+                       const paddle::optional<paddle::Tensor>& slots,
+                       const paddle::optional<paddle::Tensor>& positions) {
+  PD_CHECK(heads > 0 && hidden % heads == 0 && length > 0, "the head layout needs heads dividing the hidden size");
+  HeadLayout layout{batch, length, heads, hidden / heads, nullptr, nullptr, rows};
+  if (slots) {
+    PD_CHECK(slots->dtype() == paddle::DataType::INT64 && slots->numel() == batch * length,
+             "slots must be int64 [B * S]");
+    layout.slots = slots->data<int64_t>();
+    for (int64_t i = 0; i < batch * length; ++i) {
+      PD_CHECK(layout.slots[i] >= -1 && layout.slots[i] < rows, "a slot names a row that is not there");
     }
   }
-  return {out};
-}
-
-// The query, key or value projection into heads: (x + bias) * scale, [B, S, heads * D] -> [B, heads, S, D].
-std::vector<paddle::Tensor> SplitHeadsForward(const paddle::Tensor& x, const paddle::Tensor& bias, int64_t heads,
-                                              float scale, int64_t threads) {
-  check_fp32(x, "projection");
-  check_fp32(bias, "projection bias");
-  const auto s = x.shape();
-  PD_CHECK(s.size() == 3 && s[2] % heads == 0 && bias.numel() == s[2],
-           "split_heads expects [B, S, heads * D] and a bias of heads * D");
-  const int64_t batch = s[0], length = s[1], hidden = s[2], depth = hidden / heads;
-  auto out = paddle::empty({batch, heads, length, depth}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  const float* in = x.data<float>();
-  const float* b = bias.data<float>();
-  float* o = out.data<float>();
-#pragma omp parallel for collapse(2) num_threads(threads_for(threads)) schedule(static)
-  for (int64_t i = 0; i < batch; ++i) {
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t t = 0; t < length; ++t) {
-        const float* src = in + (i * length + t) * hidden + h * depth;
-        const float* bh = b + h * depth;
-        float* dst = o + ((i * heads + h) * length + t) * depth;
-#pragma omp simd
-        for (int64_t k = 0; k < depth; ++k) dst[k] = (src[k] + bh[k]) * scale;
-      }
+  if (positions) {
+    PD_CHECK(positions->dtype() == paddle::DataType::INT64 && positions->numel() == rows,
+             "positions must be int64 [N], one per row");
+    layout.positions = positions->data<int64_t>();
+    for (int64_t n = 0; n < rows; ++n) {
+      PD_CHECK(layout.positions[n] >= 0 && layout.positions[n] < batch * length, "a position is outside the batch");
     }
   }
-  return {out};
+  PD_CHECK(slots || positions || rows == batch * length, "a padded batch has B * S rows");
+  return layout;
 }
 
-// Its backward: the gradient [B, heads, S, D] back to [B, S, heads * D] times scale, and its column sums (the bias's).
-std::vector<paddle::Tensor> SplitHeadsBackward(const paddle::Tensor& grad, float scale, int64_t threads) {
-  check_fp32(grad, "split_heads gradient");
-  const auto s = grad.shape();
-  const int64_t batch = s[0], heads = s[1], length = s[2], depth = s[3], hidden = heads * depth;
-  auto dx = paddle::empty({batch, length, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  const float* g = grad.data<float>();
-  float* o = dx.data<float>();
-  const int workers = threads_for(threads);
-  ColumnSums dbias(workers, hidden, 1);
-#pragma omp parallel num_threads(workers)
-  {
-    float* db = dbias.mine(0);
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < batch * length; ++row) {
-      const int64_t i = row / length, t = row % length;
-      for (int64_t h = 0; h < heads; ++h) {
-        const float* src = g + ((i * heads + h) * length + t) * depth;
-        float* dst = o + row * hidden + h * depth;
-        float* dbh = db + h * depth;
+// rows [R, heads * D] -> (rows + bias) * scale in [B, heads, S, D] (bias may be nullptr), zeros at padding slots.
+void rows_to_heads(const float* in, const float* bias, float scale, const HeadLayout& l, float* out, int workers) {
+  const int64_t hidden = l.heads * l.depth;
+#pragma omp parallel for collapse(2) num_threads(workers) schedule(static)
+  for (int64_t i = 0; i < l.batch; ++i) {
+    for (int64_t h = 0; h < l.heads; ++h) {
+      for (int64_t t = 0; t < l.length; ++t) {
+        const int64_t row = l.slots == nullptr ? i * l.length + t : l.slots[i * l.length + t];
+        float* dst = out + ((i * l.heads + h) * l.length + t) * l.depth;
+        if (row < 0) {
+          std::memset(dst, 0, l.depth * sizeof(float));
+          continue;
+        }
+        const float* src = in + row * hidden + h * l.depth;
+        if (bias == nullptr) {
+          for (int64_t k = 0; k < l.depth; ++k) dst[k] = src[k] * scale;
+        } else {
+          const float* bh = bias + h * l.depth;
 #pragma omp simd
-        for (int64_t k = 0; k < depth; ++k) {
-          dst[k] = src[k] * scale;
-          dbh[k] += dst[k];
+          for (int64_t k = 0; k < l.depth; ++k) dst[k] = (src[k] + bh[k]) * scale;
         }
       }
     }
   }
+}
+
+// [B, heads, S, D] -> rows [R, heads * D] times scale, each row from its position; with sums, also their column sums.
+void heads_to_rows(const float* in, float scale, const HeadLayout& l, float* out, ColumnSums* sums, int workers) {
+  const int64_t hidden = l.heads * l.depth;
+#pragma omp parallel num_threads(workers)
+  {
+    float* db = sums == nullptr ? nullptr : sums->mine(0);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < l.rows; ++row) {
+      const int64_t position = l.positions == nullptr ? row : l.positions[row];
+      const int64_t i = position / l.length, t = position % l.length;
+      for (int64_t h = 0; h < l.heads; ++h) {
+        const float* src = in + ((i * l.heads + h) * l.length + t) * l.depth;
+        float* dst = out + row * hidden + h * l.depth;
+#pragma omp simd
+        for (int64_t k = 0; k < l.depth; ++k) dst[k] = src[k] * scale;
+        if (db != nullptr) {
+          float* dbh = db + h * l.depth;
+#pragma omp simd
+          for (int64_t k = 0; k < l.depth; ++k) dbh[k] += dst[k];
+        }
+      }
+    }
+  }
+}
+
+// The query, key or value projection into heads: (x + bias) * scale, x [B, S, heads * D] (or [N, heads * D] with
+// slots and length S) -> [B, heads, S, D].
+std::vector<paddle::Tensor> SplitHeadsForward(const paddle::Tensor& x, const paddle::Tensor& bias,
+                                              const paddle::optional<paddle::Tensor>& slots, int64_t heads,
+                                              int64_t length, float scale, int64_t threads) {
+  check_fp32(x, "projection");
+  check_fp32(bias, "projection bias");
+  const auto s = x.shape();
+  const int64_t hidden = s.back();
+  PD_CHECK(bias.numel() == hidden && (slots ? s.size() == 2 : s.size() == 3),
+           "split_heads expects [B, S, heads * D] (or [N, heads * D] with slots) and a bias of heads * D");
+  const int64_t rows = x.numel() / hidden;
+  if (!slots) length = s[1];
+  const int64_t batch = slots ? slots->numel() / length : s[0];
+  const auto l = head_layout(rows, hidden, heads, batch, length, slots, paddle::none);
+  auto out = paddle::empty({l.batch, heads, l.length, l.depth}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  rows_to_heads(x.data<float>(), bias.data<float>(), scale, l, out.data<float>(), threads_for(threads));
+  return {out};
+}
+
+// Its backward: the gradient [B, heads, S, D] back to the rows of x times scale (the real rows at `positions`), and
+// its column sums (the bias's).
+std::vector<paddle::Tensor> SplitHeadsBackward(const paddle::Tensor& grad,
+                                               const paddle::optional<paddle::Tensor>& positions, float scale,
+                                               int64_t threads) {
+  check_fp32(grad, "split_heads gradient");
+  const auto s = grad.shape();
+  PD_CHECK(s.size() == 4, "the split_heads gradient is [B, heads, S, D]");
+  const int64_t hidden = s[1] * s[3];
+  const int64_t rows = positions ? positions->numel() : s[0] * s[2];
+  const auto l = head_layout(rows, hidden, s[1], s[0], s[2], paddle::none, positions);
+  auto dx = positions ? paddle::empty({rows, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace())
+                      : paddle::empty({s[0], s[2], hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const int workers = threads_for(threads);
+  ColumnSums dbias(workers, hidden, 1);
+  heads_to_rows(grad.data<float>(), scale, l, dx.data<float>(), &dbias, workers);
   return {dx, dbias.total(0)};
+}
+
+// The attention's context back to rows: [B, heads, S, D] -> [B, S, heads * D] (or [N, heads * D] at `positions`).
+std::vector<paddle::Tensor> MergeHeadsForward(const paddle::Tensor& x, const paddle::optional<paddle::Tensor>& positions,
+                                              int64_t threads) {
+  check_fp32(x, "attention context");
+  const auto s = x.shape();
+  PD_CHECK(s.size() == 4, "merge_heads expects [B, heads, S, D]");
+  const int64_t hidden = s[1] * s[3];
+  const int64_t rows = positions ? positions->numel() : s[0] * s[2];
+  const auto l = head_layout(rows, hidden, s[1], s[0], s[2], paddle::none, positions);
+  auto out = positions ? paddle::empty({rows, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace())
+                       : paddle::empty({s[0], s[2], hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  heads_to_rows(x.data<float>(), 1.0f, l, out.data<float>(), nullptr, threads_for(threads));
+  return {out};
+}
+
+// Its backward: rows [.., heads * D] -> [B, heads, S, D], zeros at padding slots.
+std::vector<paddle::Tensor> MergeHeadsBackward(const paddle::Tensor& grad, const paddle::optional<paddle::Tensor>& slots,
+                                               int64_t heads, int64_t length, int64_t threads) {
+  check_fp32(grad, "merge_heads gradient");
+  const int64_t hidden = grad.shape().back();
+  const int64_t rows = grad.numel() / hidden;
+  const int64_t batch = slots ? slots->numel() / length : rows / length;
+  const auto l = head_layout(rows, hidden, heads, batch, length, slots, paddle::none);
+  auto out = paddle::empty({l.batch, heads, length, l.depth}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  rows_to_heads(grad.data<float>(), nullptr, 1.0f, l, out.data<float>(), threads_for(threads));
+  return {out};
 }
 
 PD_BUILD_OP(visualbert_bias_gelu).Inputs({"X", "Bias"}).Outputs({"Out"}).Attrs({"threads: int64_t"})
@@ -610,9 +692,12 @@ PD_BUILD_OP(visualbert_dropout).Inputs({"X"}).Outputs({"Out", "Mask"})
     .Attrs({"seed: int64_t", "threshold: int64_t", "threads: int64_t"}).SetKernelFn(PD_KERNEL(DropoutForward));
 PD_BUILD_OP(visualbert_dropout_apply).Inputs({"X", "Mask"}).Outputs({"Out"})
     .Attrs({"scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(DropoutApply));
-PD_BUILD_OP(visualbert_swap_axes12).Inputs({"X"}).Outputs({"Out"}).Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(SwapAxes12));
-PD_BUILD_OP(visualbert_bias_dropout_add_norm).Inputs({"X", "Bias", "Residual", "Weight", "NormBias"})
+PD_BUILD_OP(visualbert_merge_heads).Inputs({"X", paddle::Optional("Positions")}).Outputs({"Out"})
+    .Attrs({"threads: int64_t"}).SetKernelFn(PD_KERNEL(MergeHeadsForward));
+PD_BUILD_OP(visualbert_merge_heads_backward).Inputs({"Grad", paddle::Optional("Slots")}).Outputs({"DX"})
+    .Attrs({"heads: int64_t", "length: int64_t", "threads: int64_t"}).SetKernelFn(PD_KERNEL(MergeHeadsBackward));
+PD_BUILD_OP(visualbert_bias_dropout_add_norm)
+    .Inputs({"X", "Bias", "Residual", "Weight", "NormBias", paddle::Optional("Positions")})
     .Outputs({"Out", "Normalised", "Mean", "Rstd", "Mask"})
     .Attrs({"epsilon: float", "seed: int64_t", "threshold: int64_t", "save: int64_t", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(BiasDropoutAddNormForward));
@@ -620,9 +705,10 @@ PD_BUILD_OP(visualbert_bias_dropout_add_norm_backward)
     .Inputs({"Normalised", "Weight", "Mean", "Rstd", "Mask", "Grad"})
     .Outputs({"DX", "DBias", "DResidual", "DWeight", "DNormBias"}).Attrs({"threshold: int64_t", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(BiasDropoutAddNormBackward));
-PD_BUILD_OP(visualbert_split_heads).Inputs({"X", "Bias"}).Outputs({"Out"})
-    .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(SplitHeadsForward));
-PD_BUILD_OP(visualbert_split_heads_backward).Inputs({"Grad"}).Outputs({"DX", "DBias"})
+PD_BUILD_OP(visualbert_split_heads).Inputs({"X", "Bias", paddle::Optional("Slots")}).Outputs({"Out"})
+    .Attrs({"heads: int64_t", "length: int64_t", "scale: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(SplitHeadsForward));
+PD_BUILD_OP(visualbert_split_heads_backward).Inputs({"Grad", paddle::Optional("Positions")}).Outputs({"DX", "DBias"})
     .Attrs({"scale: float", "threads: int64_t"}).SetKernelFn(PD_KERNEL(SplitHeadsBackward));
 
 #ifdef VISUALBERT_MKL

@@ -15,6 +15,7 @@ import os
 import platform
 import threading
 import warnings
+from typing import NamedTuple
 
 import paddle
 
@@ -30,7 +31,8 @@ __all__ = [
     "bias_dropout_add_norm",
     "dropout",
     "dropout_matmul",
-    "swap_axes12",
+    "merge_heads",
+    "RowLayout",
     "mkl_available",
     "attention",
 ]
@@ -172,24 +174,67 @@ def bias_gelu(x, bias):
     return _module().visualbert_bias_gelu(x, bias, _threads())
 
 
+class RowLayout(NamedTuple):
+    """The real rows of a padded batch [B, S, ...] held as [N, ...]: positions int64 [N], each row's place b * S + s;
+    slots int64 [B * S], each place's row or -1 at padding; length S."""
+
+    positions: paddle.Tensor
+    slots: paddle.Tensor
+    length: int
+
+    @classmethod
+    def of(cls, real):
+        """The layout of the True entries of real, bool [B, S]."""
+        flat = real.reshape([-1])
+        positions = paddle.nonzero(flat).reshape([-1])
+        slots = paddle.where(flat, paddle.cumsum(flat.astype("int64")) - 1, paddle.full_like(positions[:1], -1))
+        return cls(positions, slots, real.shape[1])
+
+
 class _SplitHeads(paddle.autograd.PyLayer):
     @staticmethod
-    def forward(ctx, x, bias, heads, scale):
-        ctx.scale = scale
+    def forward(ctx, x, bias, heads, scale, layout):
+        ctx.scale, ctx.positions = scale, None if layout is None else layout.positions
         _remember_inputs(ctx, x, bias)
-        return _module().visualbert_split_heads(x, bias, heads, scale, _threads())
+        return _split_heads(x, bias, heads, scale, layout)
 
     @staticmethod
     def backward(ctx, grad):
-        return _needed(ctx, _module().visualbert_split_heads_backward(grad, ctx.scale, _threads()))
+        return _needed(ctx, _module().visualbert_split_heads_backward(grad, ctx.positions, ctx.scale, _threads()))
 
 
-def split_heads(x, bias, heads, scale=1.0):
+def _split_heads(x, bias, heads, scale, layout):
+    slots, length = (None, 0) if layout is None else (layout.slots, layout.length)
+    return _module().visualbert_split_heads(x, bias, slots, heads, length, scale, _threads())
+
+
+def split_heads(x, bias, heads, scale=1.0, layout=None):
     """(x + bias) * scale from [B, S, heads * D] to [B, heads, S, D]: the bias of a query, key or value projection,
-    the attention scale and the head layout in one pass, keeping nothing for the backward."""
+    the attention scale and the head layout in one pass, keeping nothing for the backward. With a RowLayout, x is
+    the batch's real rows [N, heads * D] and the padding is zeros."""
     if records_grad(x, bias):
-        return _SplitHeads.apply(x, bias, heads, scale)
-    return _module().visualbert_split_heads(x, bias, heads, scale, _threads())
+        return _SplitHeads.apply(x, bias, heads, scale, layout)
+    return _split_heads(x, bias, heads, scale, layout)
+
+
+class _MergeHeads(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x, layout):
+        ctx.heads, ctx.length = x.shape[1], x.shape[2]
+        ctx.slots = None if layout is None else layout.slots
+        return _module().visualbert_merge_heads(x, None if layout is None else layout.positions, _threads())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _module().visualbert_merge_heads_backward(grad, ctx.slots, ctx.heads, ctx.length, _threads())
+
+
+def merge_heads(x, layout=None):
+    """The attention's context [B, heads, S, D] back to [B, S, heads * D], or with a RowLayout to the real rows
+    [N, heads * D]; keeps nothing for the backward."""
+    if records_grad(x):
+        return _MergeHeads.apply(x, layout)
+    return _module().visualbert_merge_heads(x, None if layout is None else layout.positions, _threads())
 
 
 class _MaskedSoftmax(paddle.autograd.PyLayer):
@@ -251,10 +296,10 @@ def dropout_threshold_ok(p) -> bool:
 
 class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
     @staticmethod
-    def forward(ctx, x, bias, residual, weight, norm_bias, epsilon, p):
+    def forward(ctx, x, bias, residual, weight, norm_bias, epsilon, p, positions):
         seed, ctx.threshold, _ = _dropout_draw(p)
         out, *saved = _module().visualbert_bias_dropout_add_norm(
-            x, bias, residual, weight, norm_bias, epsilon, seed, ctx.threshold, 1, _threads()
+            x, bias, residual, weight, norm_bias, positions, epsilon, seed, ctx.threshold, 1, _threads()
         )
         ctx.save_for_backward(weight, *saved)
         _remember_inputs(ctx, x, bias, residual, weight, norm_bias)
@@ -269,15 +314,16 @@ class _BiasDropoutAddNorm(paddle.autograd.PyLayer):
         return _needed(ctx, grads)
 
 
-def bias_dropout_add_norm(x, bias, residual, weight, norm_bias, epsilon, p):
+def bias_dropout_add_norm(x, bias, residual, weight, norm_bias, epsilon, p, positions=None):
     """F.layer_norm(dropout(x + bias, p) + residual, weight, norm_bias, epsilon) over the last axis: the end of a
     transformer block (a linear layer's bias, dropout, the residual connection, LayerNorm) in one pass. p = 0 (as in
-    evaluation) drops nothing."""
+    evaluation) drops nothing. Where x [N, H] is the real rows of a padded batch, positions (a RowLayout's) gives the
+    padded batch's dropout mask on those rows."""
     if records_grad(x, bias, residual, weight, norm_bias):
-        return _BiasDropoutAddNorm.apply(x, bias, residual, weight, norm_bias, epsilon, p)
+        return _BiasDropoutAddNorm.apply(x, bias, residual, weight, norm_bias, epsilon, p, positions)
     seed, threshold, _ = _dropout_draw(p)
     return _module().visualbert_bias_dropout_add_norm(
-        x, bias, residual, weight, norm_bias, epsilon, seed, threshold, 0, _threads()
+        x, bias, residual, weight, norm_bias, positions, epsilon, seed, threshold, 0, _threads()
     )[0]
 
 
@@ -334,23 +380,6 @@ def dropout_matmul(probs, value, p):
     if records_grad(probs, value):
         return _DropoutMatmul.apply(probs, value, p)
     return paddle.matmul(dropout(probs, p), value)
-
-
-class _SwapAxes12(paddle.autograd.PyLayer):
-    @staticmethod
-    def forward(ctx, x):
-        return _module().visualbert_swap_axes12(x, _threads())
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _module().visualbert_swap_axes12(grad, _threads())
-
-
-def swap_axes12(x):
-    """x [A, B, C, D] -> [A, C, B, D], contiguous, keeping nothing for the backward."""
-    if records_grad(x):
-        return _SwapAxes12.apply(x)
-    return _module().visualbert_swap_axes12(x, _threads())
 
 
 def mkl_available() -> bool:

@@ -4,7 +4,7 @@ autocast, paddle.jit.to_static, the backend switched off). `apply` swaps them in
 
 What they save, at BERT-base on CPU: Paddle's CPU operators for the bias additions, GELU, softmax, LayerNorm and
 dropout run on one thread, one operation per pass over memory; the kernels fuse what touches the same memory and use
-every core. In prediction the encoder also leaves out the padding (`Encoder`).
+every core. The encoder of the heads that read a few positions also leaves out the padding (`Encoder`).
 """
 
 import paddle
@@ -66,13 +66,6 @@ def linear(x, weight, bias=None, transpose_weight=False):
     return out.reshape(x.shape[:-1] + out.shape[-1:])
 
 
-def _take_rows(hidden_states, rows):
-    """modeling.take_rows, and for a batch without its padding ([N, H]) rows are row indices: [B, R] -> [B * R, H]."""
-    if rows is None or hidden_states.ndim == 3:
-        return modeling.take_rows(hidden_states, rows)
-    return paddle.gather(hidden_states, rows.reshape([-1]))
-
-
 class Linear(nn.Linear):
     def forward(self, x):
         if not runs_on(x):
@@ -81,10 +74,13 @@ class Linear(nn.Linear):
 
 
 class LayerNorm(nn.LayerNorm):
+    def plain(self) -> bool:
+        """Over the last axis, with a weight and a bias: the LayerNorm the kernels compute."""
+        return len(self._normalized_shape) == 1 and self.weight is not None and self.bias is not None
+
     def takes(self, x) -> bool:
-        """Whether the kernel computes this LayerNorm of x: over the last axis, with a weight and a bias."""
-        plain = len(self._normalized_shape) == 1 and self.weight is not None and self.bias is not None
-        return plain and runs_on(x)
+        """Whether the kernel computes this LayerNorm of x."""
+        return self.plain() and runs_on(x)
 
     def forward(self, x):
         if not self.takes(x):
@@ -135,9 +131,19 @@ class SelfAttention(modeling.VisualBertSelfAttention):
             self.num_attention_heads, self.scale, mask, offsets,
         )  # fmt: skip
 
-    def _heads(self, projection, x, scale=1.0):
-        """projection(x) * scale as [B, heads, S, head_size]: the matmul, then bias, scale and layout in one pass."""
-        return kernels.split_heads(linear(x, projection.weight), projection.bias, self.num_attention_heads, scale)
+    def heads(self, projection, x, scale=1.0, layout=None):
+        """projection(x) * scale as [B, heads, S, head_size]: the matmul, then bias, scale and layout in one pass (x
+        [B, S, H], or the batch's real rows [N, H] with their kernels.RowLayout)."""
+        return kernels.split_heads(
+            linear(x, projection.weight), projection.bias, self.num_attention_heads, scale, layout
+        )
+
+    def attend(self, query, key, value, attention_mask):
+        """The context [B, heads, Q, head_size] of split heads: the masked softmax, then dropout with the context
+        product (the backward keeps a one-byte mask, not the dropped probabilities)."""
+        rate = self.dropout.kernel_rate()
+        probs = kernels.masked_softmax(paddle.matmul(query, key, transpose_y=True), attention_mask)
+        return kernels.dropout_matmul(probs, value, rate) if rate else paddle.matmul(probs, value)
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, query_rows=None):
         rate = self.dropout.kernel_rate()
@@ -147,35 +153,38 @@ class SelfAttention(modeling.VisualBertSelfAttention):
         queries = modeling.take_rows(hidden_states, query_rows)
         if self.inference(hidden_states):
             return (self.fused(queries, hidden_states, mask=attention_mask),)
-        query = self._heads(self.query, queries, self.scale)  # [B, heads, Q, head_size]
-        key = self._heads(self.key, hidden_states)
-        value = self._heads(self.value, hidden_states)
-        probs = kernels.masked_softmax(paddle.matmul(query, key, transpose_y=True), attention_mask)
-        context = kernels.dropout_matmul(probs, value, rate) if rate else paddle.matmul(probs, value)
-        return (kernels.swap_axes12(context).reshape([0, 0, -1]),)  # [B, Q, H]
+        query, key, value = self.heads(self.query, queries, self.scale), self.heads(self.key, hidden_states), \
+            self.heads(self.value, hidden_states)  # fmt: skip
+        return (kernels.merge_heads(self.attend(query, key, value, attention_mask)),)  # [B, Q, H]
 
 
-def _dense_dropout_add_norm(block, hidden_states, input_tensor):
+def _dense_dropout_add_norm(block, hidden_states, input_tensor, positions=None):
     """LayerNorm(dropout(dense(x)) + residual), the end of an attention or feed-forward block: the matmul, then the
-    bias, dropout, residual and LayerNorm in one kernel pass; None where the kernel does not compute it."""
-    rate, norm = block.dropout.kernel_rate(), block.LayerNorm
-    if rate is None or not norm.takes(hidden_states) or not runs_on(input_tensor):
+    bias, dropout, residual and LayerNorm in one kernel pass; None where the kernel does not compute it. positions:
+    see kernels.bias_dropout_add_norm."""
+    if not _fuses_the_end(block) or not runs_on(hidden_states, input_tensor):
         return None
+    norm = block.LayerNorm
     return kernels.bias_dropout_add_norm(
         linear(hidden_states, block.dense.weight), block.dense.bias, input_tensor, norm.weight, norm.bias,
-        norm._epsilon, rate,
+        norm._epsilon, block.dropout.kernel_rate(), positions,
     )  # fmt: skip
 
 
+def _fuses_the_end(block) -> bool:
+    """Whether _dense_dropout_add_norm's kernel takes this block's dropout and LayerNorm (given fp32 CPU inputs)."""
+    return block.dropout.kernel_rate() is not None and block.LayerNorm.plain()
+
+
 class SelfOutput(modeling.VisualBertSelfOutput):
-    def forward(self, hidden_states, input_tensor):
-        out = _dense_dropout_add_norm(self, hidden_states, input_tensor)
+    def forward(self, hidden_states, input_tensor, positions=None):
+        out = _dense_dropout_add_norm(self, hidden_states, input_tensor, positions)
         return super().forward(hidden_states, input_tensor) if out is None else out
 
 
 class Output(modeling.VisualBertOutput):
-    def forward(self, hidden_states, input_tensor):
-        out = _dense_dropout_add_norm(self, hidden_states, input_tensor)
+    def forward(self, hidden_states, input_tensor, positions=None):
+        out = _dense_dropout_add_norm(self, hidden_states, input_tensor, positions)
         return super().forward(hidden_states, input_tensor) if out is None else out
 
 
@@ -211,52 +220,83 @@ class LMPredictionHead(modeling.VisualBertLMPredictionHead):
 
 
 class Encoder(modeling.VisualBertEncoder):
-    """In prediction with output_rows (the QA, NLVR2 and multiple-choice heads), every layer computes the batch's real
-    rows only: they are gathered into [N, H] and each sequence attends within its own rows (kernels.attention with
-    offsets). Only the padding's own outputs depend on the padding (a masked key's attention weight is exactly 0),
-    and no output row is padding. Elsewhere, modeling.py's loop over the layers."""
+    """With output_rows (the QA, NLVR2 and multiple-choice heads), every layer computes the batch's real rows only:
+    they are gathered into [N, H]. In prediction each sequence attends within its own rows (kernels.attention with
+    offsets). In training the attention runs on the padded layout, the real rows placed into it by split_heads and
+    taken back by merge_heads, and everything else on the real rows, with the padded batch's dropout masks. Only the
+    padding's own outputs depend on the padding (a masked key's attention weight is exactly 0) and no output row is
+    padding, so the real rows' outputs and every gradient are the padded computation's. Elsewhere, modeling.py's loop
+    over the layers."""
 
-    def _unpadded(self, hidden_states, attention_mask, output_rows):
-        """(hidden states [N, H], row starts [B + 1], output_rows as indices into the N rows [B, R]) where the batch
-        can run without its padding, else None (also where the mask is not 0 / the dtype's minimum, or an output row
-        is padding)."""
-        if not all(layer.attention.self.inference(hidden_states) for layer in self.layer):
-            return None
-        batch, length, hidden = hidden_states.shape
+    def _real_positions(self, hidden_states, attention_mask, output_rows):
+        """bool [B, S], the batch's real positions, where it can run without its padding: the mask is [B, 1, 1, S],
+        0 / the dtype's minimum, and no output row is padding; else None."""
+        batch, length, _ = hidden_states.shape
         if attention_mask.shape != [batch, 1, 1, length]:
             return None
-        mask = attention_mask.reshape([-1])
+        mask = attention_mask.reshape([batch, length])
         real = mask == 0
-        positions = (paddle.arange(batch, dtype=output_rows.dtype).unsqueeze(1) * length + output_rows).reshape([-1])
-        masked = mask == paddle.finfo(mask.dtype).min
-        if not bool((real | masked).all()) or not bool(real.gather(positions).all()):
+        if not bool((real | (mask == paddle.finfo(mask.dtype).min)).all()):
             return None
-        real = real.astype("int64")
-        starts = paddle.concat([paddle.zeros([1], "int64"), paddle.cumsum(real.reshape([batch, length]).sum(1))])
-        rows = (paddle.cumsum(real) - 1).gather(positions).reshape(output_rows.shape)
-        return hidden_states.reshape([-1, hidden]).gather(paddle.nonzero(real).reshape([-1])), starts, rows
+        read = paddle.take_along_axis(real.astype("int32"), output_rows, axis=1)
+        return real if bool(read.all()) else None
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
                 output_hidden_states=False, output_rows=None):  # fmt: skip
-        unpadded = None
+        real = None
         if output_rows is not None and attention_mask is not None and head_mask is None:
-            if not output_attentions and not output_hidden_states and runs_on(hidden_states, attention_mask):
-                unpadded = self._unpadded(hidden_states, attention_mask, output_rows)
-        if unpadded is None:
+            plain = not output_attentions and not output_hidden_states and runs_on(hidden_states, attention_mask)
+            if plain and all(layer.attention.self.dropout.kernel_rate() is not None for layer in self.layer):
+                real = self._real_positions(hidden_states, attention_mask, output_rows)
+        if real is None:
             return super().forward(
                 hidden_states, attention_mask, head_mask, output_attentions, output_hidden_states, output_rows
             )
-        hidden_states, starts, rows = unpadded
+        batch, length, hidden = hidden_states.shape
+        layout = kernels.RowLayout.of(real)
+        outputs = (paddle.arange(batch, dtype="int64").unsqueeze(1) * length + output_rows).reshape([-1])  # [B * R]
+        hidden_states = hidden_states.reshape([-1, hidden]).gather(layout.positions)  # [N, H]
+        if all(layer.attention.self.inference(hidden_states) for layer in self.layer):
+            hidden_states = self._predict(hidden_states, real, layout.slots.gather(outputs).reshape(output_rows.shape))
+        else:
+            hidden_states = self._train(hidden_states, attention_mask, layout, outputs, output_rows.shape)
+        return modeling.BaseModelOutput(last_hidden_state=hidden_states.reshape(output_rows.shape + [hidden]))
+
+    def _predict(self, hidden_states, real, rows):
+        """The layers on the real rows [N, H], each sequence attending within its own; the last layer at rows [B, R]
+        (indices into the N rows) only."""
+        starts = paddle.concat([paddle.zeros([1], "int64"), paddle.cumsum(real.astype("int64").sum(1))])
         for i, layer in enumerate(self.layer):
             query_rows = rows if i == len(self.layer) - 1 else None
-            queries = _take_rows(hidden_states, query_rows)
+            queries = hidden_states if query_rows is None else hidden_states.gather(query_rows.reshape([-1]))
             offsets = starts, starts
             if query_rows is not None:
                 offsets = paddle.arange(rows.shape[0] + 1, dtype="int64") * rows.shape[1], starts
             context = layer.attention.self.fused(queries, hidden_states, offsets=offsets)
             attention_output = layer.attention.output(context, queries)
             hidden_states = layer.output(layer.intermediate(attention_output), attention_output)
-        return modeling.BaseModelOutput(last_hidden_state=hidden_states.reshape(output_rows.shape + [-1]))
+        return hidden_states
+
+    def _train(self, hidden_states, attention_mask, layout, outputs, shape):
+        """The layers on the real rows [N, H] (layout), the attention in the padded layout; the last layer at the
+        positions `outputs` [B * R] (shape [B, R]) only. Dropout draws by padded position."""
+        for i, layer in enumerate(self.layer):
+            attention, last = layer.attention.self, i == len(self.layer) - 1
+            if last:
+                queries, positions = hidden_states.gather(layout.slots.gather(outputs)), outputs  # [B * R, H]
+                query = attention.heads(attention.query, queries.reshape(shape + [-1]), attention.scale)
+            else:
+                queries, positions = hidden_states, layout.positions
+                query = attention.heads(attention.query, queries, attention.scale, layout)
+            key = attention.heads(attention.key, hidden_states, layout=layout)
+            value = attention.heads(attention.value, hidden_states, layout=layout)
+            context = kernels.merge_heads(
+                attention.attend(query, key, value, attention_mask), None if last else layout
+            )
+            context = context.reshape([-1, context.shape[-1]])
+            attention_output = layer.attention.output(context, queries, positions)
+            hidden_states = layer.output(layer.intermediate(attention_output), attention_output, positions)
+        return hidden_states
 
 
 FUSED = {

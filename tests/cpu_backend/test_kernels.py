@@ -212,13 +212,73 @@ def test_dropout_matmul_equals_dropout_then_matmul(rng):
         _close(actual, wanted)
 
 
-def test_swap_axes12_is_a_transpose_and_its_own_gradient(rng):
-    x = _tensor(rng.normal(size=(2, 5, 3, 4)))
-    out = kernels.swap_axes12(x)  # the attention context back to [B, S, heads, head_size]
-    np.testing.assert_array_equal(out.numpy(), x.numpy().transpose(0, 2, 1, 3))
-    grad_out = rng.normal(size=(2, 3, 5, 4)).astype("float32")
+def test_merge_heads_is_a_transpose_and_split_heads_its_gradient(rng):
+    x = _tensor(rng.normal(size=(2, 3, 5, 4)))
+    out = kernels.merge_heads(x)  # the attention context back to [B, S, heads * head_size]
+    np.testing.assert_array_equal(out.numpy(), x.numpy().transpose(0, 2, 1, 3).reshape(2, 5, 12))
+    grad_out = rng.normal(size=(2, 5, 12)).astype("float32")
     grad = paddle.grad([out], [x], [paddle.to_tensor(grad_out)])[0]
-    np.testing.assert_array_equal(grad.numpy(), grad_out.transpose(0, 2, 1, 3))
+    np.testing.assert_array_equal(grad.numpy(), grad_out.reshape(2, 5, 3, 4).transpose(0, 2, 1, 3))
+
+
+def _real_positions(rng, batch, length):
+    real = rng.random((batch, length)) < 0.6
+    real[:, 0] = True
+    real[-1] = False  # a sequence of one row
+    real[-1, 0] = True
+    return real
+
+
+def test_a_row_layout_places_the_real_rows_of_a_padded_batch(rng):
+    """RowLayout: each real row's padded position, each position's row (-1 at padding); split_heads and merge_heads
+    through it are the padded batch's layout with zeros at padding, and their gradients the real rows' only."""
+    real = _real_positions(rng, 3, 6)
+    layout = kernels.RowLayout.of(paddle.to_tensor(real))
+    positions = np.flatnonzero(real)
+    np.testing.assert_array_equal(layout.positions.numpy(), positions)
+    slots = np.full(real.size, -1)
+    slots[positions] = np.arange(len(positions))
+    np.testing.assert_array_equal(layout.slots.numpy(), slots)
+    assert layout.length == 6
+
+    rows, bias = _tensor(rng.normal(size=(len(positions), 12))), _tensor(rng.normal(size=12))
+    out = kernels.split_heads(rows, bias, 3, 0.5, layout)
+    padded = paddle.scatter(paddle.zeros([real.size, 12]), layout.positions, (rows + bias) * 0.5)
+    expected = padded.reshape([3, 6, 3, 4]).transpose([0, 2, 1, 3])
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+    grad_out = _tensor(rng.normal(size=(3, 3, 6, 4)), requires_grad=False)
+    for grad, wanted in zip(
+        paddle.grad([out], [rows, bias], [grad_out]), paddle.grad([expected], [rows, bias], [grad_out])
+    ):
+        _close(grad, wanted)
+
+    context = _tensor(rng.normal(size=(3, 3, 6, 4)))
+    merged = kernels.merge_heads(context, layout)
+    expected = context.transpose([0, 2, 1, 3]).reshape([-1, 12]).gather(layout.positions)
+    np.testing.assert_array_equal(merged.numpy(), expected.numpy())
+    grad_out = _tensor(rng.normal(size=(len(positions), 12)), requires_grad=False)
+    grad, wanted = paddle.grad([merged], [context], [grad_out])[0], paddle.grad([expected], [context], [grad_out])[0]
+    np.testing.assert_array_equal(grad.numpy(), wanted.numpy())
+
+
+def test_bias_dropout_add_norm_on_the_real_rows_draws_the_padded_batchs_mask(rng):
+    """With positions, the fused block on the real rows of a padded batch equals the padded batch's at those rows,
+    dropout included (the same seed)."""
+    real = _real_positions(rng, 4, 9)
+    layout = kernels.RowLayout.of(paddle.to_tensor(real))
+    x, residual = rng.normal(size=(4, 9, 32)), rng.normal(size=(4, 9, 32))
+    bias, weight, norm_bias = rng.normal(size=32), rng.normal(1.0, 0.5, 32), rng.normal(0.0, 0.5, 32)
+    outputs = []
+    for x_, residual_ in ((x, residual), (x[real], residual[real])):
+        paddle.seed(11)
+        args = [_tensor(a, requires_grad=False) for a in (x_, bias, residual_, weight, norm_bias)]
+        positions = None if x_.ndim == 3 else layout.positions
+        outputs.append(kernels.bias_dropout_add_norm(*args, 1e-12, 0.4, positions).numpy())
+    padded, unpadded = outputs
+    np.testing.assert_array_equal(unpadded, padded[real])
+    paddle.seed(11)
+    args = [_tensor(a, requires_grad=False) for a in (x[real], bias, residual[real], weight, norm_bias)]
+    assert not np.array_equal(kernels.bias_dropout_add_norm(*args, 1e-12, 0.4).numpy(), unpadded)  # rows' own mask
 
 
 def _attention_float64(q, k, v, biases, heads, scale, mask=None):
@@ -256,7 +316,7 @@ def test_attention_of_a_padded_batch(rng, mask_shape):
         # the unfused kernels, as the training path composes them
         split = [kernels.split_heads(x, b, heads, f) for x, b, f in zip(tensors[:3], tensors[3:], (0.25, 1, 1))]
         probs = kernels.masked_softmax(paddle.matmul(split[0], split[1], transpose_y=True), _tensor(mask))
-        unfused = kernels.swap_axes12(paddle.matmul(probs, split[2])).reshape([3, 6, hidden])
+        unfused = kernels.merge_heads(paddle.matmul(probs, split[2]))
     np.testing.assert_allclose(out.numpy(), _attention_float64(q, k, v, biases, heads, 0.25, mask), atol=2e-6)
     np.testing.assert_allclose(out.numpy(), unfused.numpy(), atol=1e-6)
 

@@ -114,6 +114,54 @@ def test_prediction_leaves_out_the_padding_with_the_same_numbers(tiny, attention
     np.testing.assert_allclose(unpadded, reference, atol=1e-5)
 
 
+def test_training_leaves_out_the_padding_with_the_padded_batchs_dropout(tiny, monkeypatch):
+    """In training with output_rows, every layer but the attention's products runs on the real rows, and dropout
+    draws by padded position: the outputs at the rows and every gradient are the padded batch's (output_rows None,
+    every position computed), dropout included, from the same seed."""
+    config = tiny[1](hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.0)
+    model = modeling.VisualBertModel(config)
+    model.train()
+    inputs = _tensors("VisualBertModel", config, batch_size=4, seed=6)
+    real = np.concatenate([inputs["attention_mask"].numpy(), inputs["visual_attention_mask"].numpy()], axis=1) == 1
+    assert not real.all()
+    rows = paddle.to_tensor([[0, 1], [0, 2], [0, 1], [0, 3]], dtype="int64")
+    grad_rows = paddle.to_tensor(np.random.default_rng(1).normal(size=(4, 2, config.hidden_size)).astype("float32"))
+    split = []
+    split_heads = kernels.split_heads
+    monkeypatch.setattr(kernels, "split_heads", lambda x, *a, **kw: split.append(x.ndim) or split_heads(x, *a, **kw))
+
+    def step(output_rows):
+        model.clear_gradients()
+        paddle.seed(9)
+        out = model(**inputs, output_rows=output_rows, return_dict=True)
+        hidden = out.last_hidden_state if output_rows is not None else modeling.take_rows(out.last_hidden_state, rows)
+        ((hidden * grad_rows).sum() + out.pooler_output.sum()).backward()
+        return hidden.numpy(), {n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None}
+
+    unpadded = step(rows)
+    layers_count = config.num_hidden_layers
+    assert split == [2, 2, 2] * (layers_count - 1) + [
+        3,
+        2,
+        2,
+    ]  # the real rows [N, H]; the last layer's queries [B, R, H]
+    split.clear()
+    padded = step(None)
+    assert split == [3] * 3 * layers_count
+    np.testing.assert_allclose(unpadded[0], padded[0], rtol=1e-5, atol=1e-5)
+    assert unpadded[1].keys() == padded[1].keys() and len(padded[1]) > 10
+    for name, grad in padded[1].items():
+        if name.endswith("key.bias"):  # 0 in exact arithmetic (softmax ignores a shift shared by all keys)
+            assert np.abs(unpadded[1][name]).max() < 1e-5 and np.abs(grad).max() < 1e-5, name
+            continue
+        atol = max(1e-4 * np.abs(grad).max(), 1e-6)
+        np.testing.assert_allclose(unpadded[1][name], grad, rtol=1e-4, atol=atol, err_msg=name)
+    paddle.seed(9)
+    other = model(**inputs, output_rows=rows, return_dict=True).last_hidden_state.numpy()
+    paddle.seed(10)
+    assert not np.allclose(other, model(**inputs, output_rows=rows, return_dict=True).last_hidden_state.numpy())
+
+
 def test_padded_inference_fuses_the_attention(tiny, attention_keys):
     """Without output_rows (the bare model, every position read), inference keeps the padded batch and its mask."""
     model = modeling.VisualBertModel(tiny[1]()).eval()
