@@ -162,6 +162,10 @@ def test_pretraining_head_on_the_labelled_positions_gives_the_full_computations_
     model.train()
     head_outputs = []
     model.cls.predictions.register_forward_post_hook(lambda layer, args, out: head_outputs.append(out.shape))
+    last_rows, batch, hidden = [], labelled.shape[0], model.config.hidden_size  # the last layer's rows per sequence
+    model.visual_bert.encoder.layer[-1].output.register_forward_post_hook(
+        lambda layer, args, out: last_rows.append(out.size // (batch * hidden))
+    )
     results = []
     for output_all_logits in (False, True):
         model.clear_gradients()
@@ -173,6 +177,7 @@ def test_pretraining_head_on_the_labelled_positions_gives_the_full_computations_
     (logits, loss, mlm, grads), (full_logits, full_loss, full_mlm, full_grads) = results
     vocab = model.config.vocab_size
     assert head_outputs[0] == [labelled.sum(), vocab] and head_outputs[2] == list(labelled.shape) + [vocab]
+    assert last_rows[0] == 1 + labelled.sum(1).max() and last_rows[2] == labelled.shape[1]  # [CLS] and the labelled
     np.testing.assert_allclose(logits, full_logits[labelled], rtol=1e-5, atol=1e-5)
     assert loss == pytest.approx(full_loss, rel=1e-5) and mlm == pytest.approx(full_mlm, rel=1e-5)
     if case == "no labels at all":
@@ -322,9 +327,10 @@ def test_heads_that_read_few_positions_give_the_full_computations_numbers(tiny, 
     )
     inputs = {k: paddle.to_tensor(v) for k, v in compare.make_inputs(architecture, model.config, seed=6).items()}
     model.train()
-    rows_computed = []
-    model.visual_bert.encoder.layer[-1].register_forward_post_hook(
-        lambda layer, args, out: rows_computed.append(out[0].shape[1])
+    rows_computed = []  # per sequence, by the last layer's output block ([B, R, H], or [B * R, H] without padding)
+    batch, hidden = int(np.prod(inputs["input_ids"].shape[:-1])), model.config.hidden_size  # sequences
+    model.visual_bert.encoder.layer[-1].output.register_forward_post_hook(
+        lambda layer, args, out: rows_computed.append(out.size // (batch * hidden))
     )
     results = []
     for every_row in (False, True):

@@ -423,7 +423,8 @@ class VisualBertModel(VisualBertPretrainedModel):
 
         output_rows [B, R] (positions; not in HF): the last layer computes its output at these positions only, after
         its key and value projections of every position, and last_hidden_state is [B, R, H]. Row 0 of it feeds the
-        pooler. The heads that read one or two positions pass it: the rest of the last layer is work they discard."""
+        pooler. The heads that read a few positions pass it (the pretraining head with labels: [CLS] and the
+        labelled ones): the rest of the last layer is work they discard."""
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -489,15 +490,30 @@ class VisualBertModel(VisualBertPretrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-def _labelled_rows(hidden_states, labels):
-    """The rows of hidden_states [B, S, H] whose label [B, S] is >= 0, in row-major order: ([N, H], their labels [N]).
+def _pretraining_rows(labels):
+    """output_rows [B, R] for the pretraining heads with MLM labels [B, S]: [CLS] (the pooler's), then each row's
+    labelled positions in order, filled up with [CLS] to the batch's most; and which of the rows are labelled, bool
+    [B, R]. The last layer then computes those positions only (the MLM head reads nothing else)."""
+    labelled = labels >= 0
+    length = labels.shape[1]
+    positions = paddle.arange(length, dtype="int64").unsqueeze(0)
+    order = paddle.argsort(paddle.where(labelled, positions, positions + length), axis=1)  # labelled ones first
+    counts = labelled.astype("int64").sum(1, keepdim=True)  # [B, 1]
+    most = int(counts.max())
+    taken = paddle.arange(most, dtype="int64").unsqueeze(0) < counts  # [B, most]
+    rows = paddle.where(taken, order[:, :most], paddle.zeros_like(order[:, :most]))
+    cls = paddle.zeros([labels.shape[0], 1], dtype="int64")
+    return paddle.concat([cls, rows], axis=1), paddle.concat([paddle.zeros_like(cls, dtype="bool"), taken], axis=1)
+
+
+def _labelled_rows(hidden_states, labelled, labels):
+    """The rows of hidden_states [B, S, H] where labelled [B, S], in row-major order: ([N, H], their labels [N]).
 
     N depends on the labels, so on a GPU finding the rows waits for the device once per step (PaddleNLP's BERT is
     given masked_positions by its data pipeline instead; this model keeps HF's inputs)."""
-    labels = labels.reshape([-1])
-    positions = paddle.nonzero(labels >= 0).reshape([-1])  # [N] indices into B * S
+    positions = paddle.nonzero(labelled.reshape([-1])).reshape([-1])  # [N] indices into B * S
     rows = paddle.gather(hidden_states.reshape([-1, hidden_states.shape[-1]]), positions)
-    return rows, paddle.gather(labels, positions)
+    return rows, paddle.gather(labels.reshape([-1]), positions)
 
 
 def _masked_lm_loss(logits, labels):
@@ -546,10 +562,11 @@ class VisualBertForPreTraining(VisualBertPretrainedModel):
     """Masked language model + sentence-image matching on the pooled output.
 
     labels [B, T + V]: the original token id at masked text positions, negative elsewhere (ignored). With labels,
-    the MLM head (transform and the vocabulary-wide decoder) runs on the labelled positions only (HF runs it on every
-    position and discards the rest in the loss: same loss, same gradients); `output_all_logits=True` runs it on every
-    position, as it does without labels. sentence_image_labels [B]: 1 if the text matches the image(s), 0 if not (the
-    original code's convention and the released checkpoints'; HF's docstring states the opposite)."""
+    the last layer and the MLM head (transform and the vocabulary-wide decoder) run on [CLS] and the labelled
+    positions only (HF runs them on every position and discards the rest in the loss: same loss, same gradients);
+    `output_all_logits=True` runs them on every position, as without labels. sentence_image_labels [B]: 1 if the text
+    matches the image(s), 0 if not (the original code's convention and the released checkpoints'; HF's docstring
+    states the opposite)."""
 
     def __init__(self, config: VisualBertConfig):
         super().__init__(config)
@@ -562,17 +579,24 @@ class VisualBertForPreTraining(VisualBertPretrainedModel):
     def forward(self, input_ids=None, *, labels=None, sentence_image_labels=None, output_all_logits=False,
                 return_dict=None, **inputs):  # fmt: skip
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        outputs = self.visual_bert(input_ids, return_dict=True, **inputs)
-        # mlm_labels, not labels reassigned: paddle.jit.to_static (the export) loses a keyword-only argument that
-        # the function assigns to
-        sequence_output, mlm_labels = outputs.last_hidden_state, labels  # [B, S, H], [B, S]
+        mlm_labels, rows = labels, None  # mlm_labels: paddle.jit.to_static (the export) loses a keyword-only
+        # argument that the function assigns to
         if labels is not None:
-            if labels.shape[-1] != sequence_output.shape[1]:
-                raise ValueError(
-                    f"labels have length {labels.shape[-1]}, expected text + boxes = {sequence_output.shape[1]}"
-                )
-            if not output_all_logits:
-                sequence_output, mlm_labels = _labelled_rows(sequence_output, labels)  # [N, H], [N]
+            text = input_ids if input_ids is not None else inputs.get("inputs_embeds")
+            boxes = inputs.get("visual_embeds")
+            length = text.shape[1] + (0 if boxes is None else boxes.shape[1])
+            if labels.shape[-1] != length:
+                raise ValueError(f"labels have length {labels.shape[-1]}, expected text + boxes = {length}")
+            if not output_all_logits and not _every_row_needed(self.config, inputs):
+                rows, labelled = _pretraining_rows(labels)
+        outputs = self.visual_bert(input_ids, return_dict=True, output_rows=rows, **inputs)
+        sequence_output = outputs.last_hidden_state  # [B, S, H], or [B, R, H] at rows
+        if rows is not None:  # the labelled positions in row-major order, as HF's loss takes them
+            sequence_output, mlm_labels = _labelled_rows(
+                sequence_output, labelled, paddle.take_along_axis(labels, rows, 1)
+            )
+        elif labels is not None and not output_all_logits:
+            sequence_output, mlm_labels = _labelled_rows(sequence_output, labels >= 0, labels)  # [N, H], [N]
         prediction_logits, seq_relationship_logits = self.cls(
             sequence_output, outputs.pooler_output, self.visual_bert.embeddings.word_embeddings.weight
         )  # [B, S, vocab] or [N, vocab], [B, 2]
