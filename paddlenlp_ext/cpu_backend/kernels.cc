@@ -629,38 +629,38 @@ std::vector<paddle::Tensor> SplitHeadsForward(const paddle::Tensor& x, const pad
   return {out};
 }
 
-// Its backward: the gradient [B, heads, S, D] back to the rows of x times scale (the real rows at `positions`), and
-// its column sums (the bias's).
-std::vector<paddle::Tensor> SplitHeadsBackward(const paddle::Tensor& grad,
-                                               const paddle::optional<paddle::Tensor>& positions, float scale,
-                                               int64_t threads) {
-  check_fp32(grad, "split_heads gradient");
-  const auto s = grad.shape();
-  PD_CHECK(s.size() == 4, "the split_heads gradient is [B, heads, S, D]");
+// [B, heads, S, D] -> its rows times scale: [B, S, heads * D], or [N, heads * D] at `positions`; with sums, their
+// column sums too.
+paddle::Tensor rows_of_heads(const paddle::Tensor& x, const paddle::optional<paddle::Tensor>& positions, float scale,
+                             ColumnSums* sums, int workers) {
+  check_fp32(x, "heads");
+  const auto s = x.shape();
+  PD_CHECK(s.size() == 4, "heads are [B, heads, S, D]");
   const int64_t hidden = s[1] * s[3];
   const int64_t rows = positions ? positions->numel() : s[0] * s[2];
   const auto l = head_layout(rows, hidden, s[1], s[0], s[2], paddle::none, positions);
-  auto dx = positions ? paddle::empty({rows, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace())
-                      : paddle::empty({s[0], s[2], hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  auto out = positions ? paddle::empty({rows, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace())
+                       : paddle::empty({s[0], s[2], hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  heads_to_rows(x.data<float>(), scale, l, out.data<float>(), sums, workers);
+  return out;
+}
+
+// split_heads' backward: the gradient [B, heads, S, D] back to the rows of x times scale (the real rows at
+// `positions`), and its column sums (the bias's).
+std::vector<paddle::Tensor> SplitHeadsBackward(const paddle::Tensor& grad,
+                                               const paddle::optional<paddle::Tensor>& positions, float scale,
+                                               int64_t threads) {
+  PD_CHECK(grad.shape().size() == 4, "the split_heads gradient is [B, heads, S, D]");
   const int workers = threads_for(threads);
-  ColumnSums dbias(workers, hidden, 1);
-  heads_to_rows(grad.data<float>(), scale, l, dx.data<float>(), &dbias, workers);
+  ColumnSums dbias(workers, grad.shape()[1] * grad.shape()[3], 1);
+  auto dx = rows_of_heads(grad, positions, scale, &dbias, workers);
   return {dx, dbias.total(0)};
 }
 
 // The attention's context back to rows: [B, heads, S, D] -> [B, S, heads * D] (or [N, heads * D] at `positions`).
 std::vector<paddle::Tensor> MergeHeadsForward(const paddle::Tensor& x, const paddle::optional<paddle::Tensor>& positions,
                                               int64_t threads) {
-  check_fp32(x, "attention context");
-  const auto s = x.shape();
-  PD_CHECK(s.size() == 4, "merge_heads expects [B, heads, S, D]");
-  const int64_t hidden = s[1] * s[3];
-  const int64_t rows = positions ? positions->numel() : s[0] * s[2];
-  const auto l = head_layout(rows, hidden, s[1], s[0], s[2], paddle::none, positions);
-  auto out = positions ? paddle::empty({rows, hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace())
-                       : paddle::empty({s[0], s[2], hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  heads_to_rows(x.data<float>(), 1.0f, l, out.data<float>(), nullptr, threads_for(threads));
-  return {out};
+  return {rows_of_heads(x, positions, 1.0f, nullptr, threads_for(threads))};
 }
 
 // Its backward: rows [.., heads * D] -> [B, heads, S, D], zeros at padding slots.
