@@ -105,15 +105,16 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
 
 
 def cpu_info() -> dict:
-    """This CPU's "model" name, "vendor" id and instruction set "flags" from /proc/cpuinfo (empty where there is
-    none)."""
+    """This CPU's "model" name, "vendor" id and instruction set "flags" (x86's flags, ARM's Features) from
+    /proc/cpuinfo (empty where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
             lines = f.read().splitlines()
     except OSError:
         lines = []
     value = lambda key: next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), "")  # noqa: E731
-    return {"model": value("model name"), "vendor": value("vendor_id"), "flags": set(value("flags").split())}
+    flags = value("flags") or value("Features")  # x86 says flags, ARM Features
+    return {"model": value("model name"), "vendor": value("vendor_id"), "flags": set(flags.split())}
 
 
 def use_mkl_avx2() -> bool:

@@ -369,8 +369,9 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& x, const pad
 
 // LayerNorm(dropout(x + bias) + residual): the end of an attention or feed-forward block in one pass. x, residual
 // [..., H]; bias, weight, norm_bias [H]. Dropout draws element k of row r by its index r * H + k, or positions[r] * H
-// + k where x is the real rows of a padded batch (the same mask as that batch's on those rows). Returns the output and, for the backward, the normalised input
-// z = dropout(x + bias) + residual, mean and rstd per row, and the dropout mask (uint8; empty when threshold is 0).
+// + k where x is the real rows of a padded batch (the same mask as that batch's on those rows). Returns the output
+// and, for the backward, the normalised input z = dropout(x + bias) + residual, mean and rstd per row, and the
+// dropout mask (uint8; empty when threshold is 0).
 // With save 0 (no backward to come) z, mean and rstd are left out (empty).
 std::vector<paddle::Tensor> BiasDropoutAddNormForward(const paddle::Tensor& x, const paddle::Tensor& bias,
                                                       const paddle::Tensor& residual, const paddle::Tensor& weight,

@@ -53,12 +53,8 @@ _BUILD_LOCK = threading.Lock()
 
 def _cpu_features() -> str:
     """The CPU's model and instruction set extensions: -march=native code is only for CPUs that have them all."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = [line for line in f if line.startswith(("model name", "flags", "Features"))]
-        return "".join(sorted(set(lines)))
-    except OSError:
-        return platform.processor()
+    cpu = runtime.cpu_info()
+    return " ".join([cpu["model"] or platform.processor(), *sorted(cpu["flags"])])
 
 
 def _build_directory(source: str) -> str:
@@ -187,7 +183,7 @@ class RowLayout(NamedTuple):
         """The layout of the True entries of real, bool [B, S]."""
         flat = real.reshape([-1])
         positions = paddle.nonzero(flat).reshape([-1])
-        slots = paddle.where(flat, paddle.cumsum(flat.astype("int64")) - 1, paddle.full_like(positions[:1], -1))
+        slots = paddle.where(flat, paddle.cumsum(flat.astype("int64")) - 1, paddle.full_like(flat, -1, dtype="int64"))
         return cls(positions, slots, real.shape[1])
 
 

@@ -153,8 +153,8 @@ class SelfAttention(modeling.VisualBertSelfAttention):
         queries = modeling.take_rows(hidden_states, query_rows)
         if self.inference(hidden_states):
             return (self.fused(queries, hidden_states, mask=attention_mask),)
-        query, key, value = self.heads(self.query, queries, self.scale), self.heads(self.key, hidden_states), \
-            self.heads(self.value, hidden_states)  # fmt: skip
+        query = self.heads(self.query, queries, self.scale)  # [B, heads, Q, head_size]
+        key, value = self.heads(self.key, hidden_states), self.heads(self.value, hidden_states)
         return (kernels.merge_heads(self.attend(query, key, value, attention_mask)),)  # [B, Q, H]
 
 
@@ -255,11 +255,12 @@ class Encoder(modeling.VisualBertEncoder):
         batch, length, hidden = hidden_states.shape
         layout = kernels.RowLayout.of(real)
         outputs = (paddle.arange(batch, dtype="int64").unsqueeze(1) * length + output_rows).reshape([-1])  # [B * R]
+        rows = layout.slots.gather(outputs)  # the output positions' rows among the real ones
         hidden_states = hidden_states.reshape([-1, hidden]).gather(layout.positions)  # [N, H]
         if all(layer.attention.self.inference(hidden_states) for layer in self.layer):
-            hidden_states = self._predict(hidden_states, real, layout.slots.gather(outputs).reshape(output_rows.shape))
+            hidden_states = self._predict(hidden_states, real, rows.reshape(output_rows.shape))
         else:
-            hidden_states = self._train(hidden_states, attention_mask, layout, outputs, output_rows.shape)
+            hidden_states = self._train(hidden_states, attention_mask, layout, outputs, rows, output_rows.shape)
         return modeling.BaseModelOutput(last_hidden_state=hidden_states.reshape(output_rows.shape + [hidden]))
 
     def _predict(self, hidden_states, real, rows):
@@ -277,13 +278,13 @@ class Encoder(modeling.VisualBertEncoder):
             hidden_states = layer.output(layer.intermediate(attention_output), attention_output)
         return hidden_states
 
-    def _train(self, hidden_states, attention_mask, layout, outputs, shape):
+    def _train(self, hidden_states, attention_mask, layout, outputs, rows, shape):
         """The layers on the real rows [N, H] (layout), the attention in the padded layout; the last layer at the
-        positions `outputs` [B * R] (shape [B, R]) only. Dropout draws by padded position."""
+        positions `outputs` [B * R] (rows [B * R] among the N, shape [B, R]) only. Dropout draws by padded position."""
         for i, layer in enumerate(self.layer):
             attention, last = layer.attention.self, i == len(self.layer) - 1
             if last:
-                queries, positions = hidden_states.gather(layout.slots.gather(outputs)), outputs  # [B * R, H]
+                queries, positions = hidden_states.gather(rows), outputs  # [B * R, H]
                 query = attention.heads(attention.query, queries.reshape(shape + [-1]), attention.scale)
             else:
                 queries, positions = hidden_states, layout.positions
