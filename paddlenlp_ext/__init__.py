@@ -7,6 +7,8 @@ Importing this package registers the VisualBERT model classes into ``paddlenlp.t
 import logging
 import warnings
 
+from . import lifetime  # noqa: F401  (first: it notes this process's parent, a rank's launcher)
+
 # Third-party noise printed on every run: installed before the first `import paddle` (paddle.utils.cpp_extension
 # warns about ccache at import; setuptools about its distutils shim), which works as every entry point imports
 # paddlenlp_ext first.

@@ -9,6 +9,9 @@ import threading
 import time
 
 _PR_SET_PDEATHSIG = 1
+# A rank's launcher is the parent it started with: read when the package is first imported (its first import, before
+# paddle's), since a launcher killed before the rank asks would leave it asking its new parent (init or a subreaper).
+_PARENT_AT_START = os.getppid()
 
 
 def _die_with(parent_pid: int, init_fn, worker_id: int):
@@ -30,11 +33,12 @@ def exit_with_launcher(interval: float = 1.0):
     """Under `paddle.distributed.launch`, end this rank when the launcher dies.
 
     The launcher starts each rank in its own session, so nothing else reaches it after a kill -9 of the launcher.
-    A thread rather than PR_SET_PDEATHSIG: that signal follows the parent's thread, not its process. Outside the
-    launcher nothing is watched: a trainer under nohup must outlive its shell."""
+    A thread rather than PR_SET_PDEATHSIG: that signal follows the parent's thread, not its process. The launcher is
+    the parent this process had when the package was imported, so a launcher killed in between is noticed too.
+    Outside the launcher nothing is watched: a trainer under nohup must outlive its shell."""
     if "PADDLE_LOCAL_RANK" not in os.environ:
         return
-    launcher = os.getppid()
+    launcher = _PARENT_AT_START
 
     def watch():
         while os.getppid() == launcher:

@@ -100,3 +100,34 @@ def test_ranks_and_their_workers_end_with_the_launcher(sample_dir, tmp_path, tin
         wait_for(ranks_training, 90, "two ranks with their DataLoader workers")
     finally:
         kill_and_expect_no_survivor(proc, tag, log, tmp_path)
+
+
+RANK = """
+import os, sys, time
+first_parent = os.getppid()
+import paddlenlp_ext.lifetime as lifetime
+print("imported", flush=True)
+while os.getppid() == first_parent:  # the launcher dies after the import, before the rank asks
+    time.sleep(0.05)
+lifetime.exit_with_launcher(interval=0.1)
+time.sleep(60)
+"""
+
+LAUNCHER = """
+import subprocess, sys
+rank = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, stderr=open(sys.argv[2], "w"))
+rank.stdout.readline()
+"""
+
+
+def test_a_rank_whose_launcher_died_before_it_asked_still_exits(tmp_path):
+    tag = uuid.uuid4().hex
+    env = {**os.environ, TAG: tag, "PADDLE_LOCAL_RANK": "0"}
+    launcher = [sys.executable, "-c", LAUNCHER, RANK, str(tmp_path / "rank.log")]
+    subprocess.run(launcher, env=env, check=True, timeout=120)
+    try:
+        wait_for(lambda: not tagged(tag), 30, "the orphaned rank to exit")
+    finally:
+        for pid in tagged(tag):
+            os.kill(pid, signal.SIGKILL)
+    assert "the launcher" in (tmp_path / "rank.log").read_text()
