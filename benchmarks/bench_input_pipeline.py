@@ -2,15 +2,15 @@
 
 Writes sample data with the real box counts (VQA 100 x 2048, NLVR2 up to 2 x 144 x 1024) at 1x and 4x the
 images into a temporary folder, then, in a fresh process per run, times a fixed number of batches of each pipeline
-and samples the memory (PSS, so pages shared by the DataLoader workers count once) of that process and its workers,
-before the DataLoader starts and at its peak. The DataLoader is set up as the trainer's: batches leave the workers
-through ``WorkerTensors`` and new workers start every epoch (at 1x an epoch is a handful of batches, so their
-start-up weighs more than in training).
+in one run, and samples the memory (PSS, so pages shared by the DataLoader workers count once) of that process and
+its workers, before the first batch and at its peak, in a second run (a sample takes tens of milliseconds of the
+same CPU). Batches come as the trainer gets them: one ``BatchLoader`` for the run, shuffled every epoch, new workers
+each epoch (at 1x an epoch is a handful of batches, so their start-up weighs more than in training).
 
     python benchmarks/bench_input_pipeline.py --num_workers 2 --out benchmarks/input_pipeline.json
 
-The feature files were just written, so they are read from the page cache: this measures the pipeline's CPU cost,
-not the disk.
+The feature files were just written (and flushed), so they are read from the page cache: this measures the
+pipeline's CPU cost, not the disk.
 """
 
 import argparse
@@ -28,7 +28,7 @@ import numpy as np
 import paddle
 from paddlenlp.datasets import load_dataset
 
-from paddlenlp_ext.data import RegionFeatures, VisualBertCollator, WorkerTensors, load_tokenizer
+from paddlenlp_ext.data import BatchLoader, RegionFeatures, VisualBertCollator, load_tokenizer
 from paddlenlp_ext.data.sample import SampleConfig, write_sample
 from paddlenlp_ext.tasks.nlvr2.dataset import Nlvr2Dataset
 from paddlenlp_ext.tasks.vqa.answers import load_answer_vocab
@@ -83,18 +83,13 @@ def build_dataset(task: str, data_dir: str):
     return dataset, VisualBertCollator(tokenizer.pad_token_id)
 
 
-def time_batches(task: str, data_dir: str, num_workers: int, batch_size: int, num_batches: int) -> dict:
-    """Samples/s over ``num_batches`` shuffled batches (epochs repeat as needed) after two warm-up batches, and the
-    memory before the DataLoader starts and at its peak."""
+def time_batches(task: str, data_dir: str, num_workers: int, batch_size: int, num_batches: int, memory: bool) -> dict:
+    """Samples/s over ``num_batches`` shuffled batches (epochs repeat as needed) after two warm-up batches, and with
+    ``memory`` the memory before the loader starts and at its peak, sampled every 50 ms by a thread of this process.
+    """
     dataset, collator = build_dataset(task, data_dir)
-    loader = paddle.io.DataLoader(  # as the trainer's: new workers every epoch, batches handed over as tensors
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        num_workers=num_workers,
-        collate_fn=WorkerTensors(collator),
-        use_shared_memory=False,
-    )
+    loader = BatchLoader(dataset, collator, num_workers)  # as the trainer's
+    order = np.random.default_rng(0)
     baseline = memory_mib(os.getpid())
     peak, done = [baseline], threading.Event()
 
@@ -106,11 +101,13 @@ def time_batches(task: str, data_dir: str, num_workers: int, batch_size: int, nu
         epoch = 0
         while True:
             dataset.set_epoch(epoch)
-            yield from loader
+            shuffled = order.permutation(len(dataset)).tolist()
+            yield from loader.iterate([shuffled[i : i + batch_size] for i in range(0, len(shuffled), batch_size)])
             epoch += 1
 
     sampler = threading.Thread(target=sample_memory)
-    sampler.start()
+    if memory:
+        sampler.start()
     batches = endless_batches()
     for _ in range(2):
         boxes = next(batches)["visual_embeds"].shape[1]
@@ -119,38 +116,42 @@ def time_batches(task: str, data_dir: str, num_workers: int, batch_size: int, nu
         samples += next(batches)["input_ids"].shape[0]
     elapsed = time.perf_counter() - start
     done.set()
-    sampler.join()
+    if memory:
+        sampler.join()
     batches.close()
-    return {
-        "task": task,
-        "examples": len(dataset),
-        "boxes_per_example": int(boxes),
-        "samples_per_s": round(samples / elapsed, 1),
-        "pss_before_loader_mib": round(baseline, 1),
-        "peak_pss_mib": round(max(peak), 1),
-    }
+    run = {"task": task, "examples": len(dataset), "boxes_per_example": int(boxes)}
+    if not memory:
+        return {**run, "samples_per_s": round(samples / elapsed, 1)}
+    return {**run, "pss_before_loader_mib": round(baseline, 1), "peak_pss_mib": round(max(peak), 1)}
 
 
 def run_in_fresh_process(task: str, data_dir: str, args) -> dict:
-    """``time_batches`` in a new interpreter, so each run's memory starts from the same baseline."""
+    """``time_batches`` in a new interpreter, so each run's memory starts from the same baseline: once timed, once
+    with the memory sampled (reading a process's PSS walks its page tables, about 12 ms per process here: sampling
+    would take a third of a core from the pipeline it measures)."""
     command = [sys.executable, __file__, "--child", task, "--data", data_dir, "--num_workers", str(args.num_workers)]
     command += ["--batch_size", str(args.batch_size), "--num_batches", str(args.num_batches)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    run = {}
+    for extra in ([], ["--memory"]):
+        output = subprocess.run(command + extra, check=True, capture_output=True, text=True).stdout
+        run.update(json.loads(output.strip().splitlines()[-1]))
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--num_batches", type=int, default=40, help="batches timed per run")
+    parser.add_argument("--num_batches", type=int, default=120, help="batches timed per run")
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4], help="dataset sizes, in multiples of BASE")
     parser.add_argument("--out", default="input_pipeline.json", help="where to write the results")
     parser.add_argument("--child", choices=["vqa", "nlvr2"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(time_batches(args.child, args.data, args.num_workers, args.batch_size, args.num_batches)))
+        run = time_batches(args.child, args.data, args.num_workers, args.batch_size, args.num_batches, args.memory)
+        print(json.dumps(run))
         return
 
     runs = []
@@ -158,6 +159,7 @@ def main() -> None:
         for scale in args.scales:
             data_dir = os.path.join(tmp, f"scale{scale}")
             write_sample(data_dir, BASE.scaled(scale))
+            os.sync()  # the kernel writes the new files back now, not during the timing
             for task in ("vqa", "nlvr2"):
                 run = {"scale": scale, **run_in_fresh_process(task, data_dir, args)}
                 print(json.dumps(run), flush=True)

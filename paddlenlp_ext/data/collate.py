@@ -1,5 +1,5 @@
-"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names), hand batches from
-DataLoader workers to the main process, and pick the entries of a batch the model is called with."""
+"""Batching: pad examples into the numpy arrays the model takes (HF VisualBERT argument names), and pick the
+entries of a batch the model is called with."""
 
 import numpy as np
 import paddle
@@ -62,7 +62,9 @@ class VisualBertCollator:
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
-    def __call__(self, examples: list[dict]) -> dict:
+    def __call__(self, examples: list[dict], empty=np.empty) -> dict:
+        """The batch of ``examples``; each of its arrays is made by ``empty(shape, dtype)`` and then written whole
+        (a DataLoader worker passes a function placing them in shared memory, see ``BatchLoader``)."""
         for example in examples:
             if DATA_ERROR in example:
                 # Paddle's loader silently drops a batch without arrays: the placeholder carries the error through.
@@ -77,13 +79,18 @@ class VisualBertCollator:
         num_boxes = max(sum(len(image) for image in example_images) for example_images in images)
         dim = images[0][0].shape[1]
 
+        def full(shape, value, dtype):
+            array = empty(shape, dtype)
+            array.fill(value)
+            return array
+
         batch = {
-            "input_ids": np.full((batch_size, text_length), self.pad_token_id, dtype=np.int64),
-            "token_type_ids": np.zeros((batch_size, text_length), dtype=np.int64),
-            "attention_mask": np.zeros((batch_size, text_length), dtype=np.int64),
-            "visual_embeds": np.zeros((batch_size, num_boxes, dim), dtype=np.float32),
-            "visual_token_type_ids": np.zeros((batch_size, num_boxes), dtype=np.int64),
-            "visual_attention_mask": np.zeros((batch_size, num_boxes), dtype=np.int64),
+            "input_ids": full((batch_size, text_length), self.pad_token_id, np.int64),
+            "token_type_ids": full((batch_size, text_length), 0, np.int64),
+            "attention_mask": full((batch_size, text_length), 0, np.int64),
+            "visual_embeds": empty((batch_size, num_boxes, dim), np.float32),  # padding zeroed row by row
+            "visual_token_type_ids": full((batch_size, num_boxes), 0, np.int64),
+            "visual_attention_mask": full((batch_size, num_boxes), 0, np.int64),
         }
         for row, example in enumerate(examples):
             length, boxes = len(example["input_ids"]), sum(len(image) for image in images[row])
@@ -91,21 +98,25 @@ class VisualBertCollator:
             batch["token_type_ids"][row, :length] = example["token_type_ids"]
             batch["attention_mask"][row, :length] = 1
             np.concatenate(images[row], out=batch["visual_embeds"][row, :boxes])
+            batch["visual_embeds"][row, boxes:] = 0
             batch["visual_token_type_ids"][row, :boxes] = example["visual_token_type_ids"]
             batch["visual_attention_mask"][row, :boxes] = 1
 
         if "mlm_labels" in keys:
-            labels = np.full((batch_size, text_length + num_boxes), IGNORE_INDEX, dtype=np.int64)
+            labels = full((batch_size, text_length + num_boxes), IGNORE_INDEX, np.int64)
             for row, example in enumerate(examples):
                 labels[row, : len(example["mlm_labels"])] = example["mlm_labels"]
             batch["labels"] = labels
         elif "labels" in keys:
-            labels = np.stack([np.asarray(example["labels"]) for example in examples])
-            batch["labels"] = labels.astype(np.float32 if labels.dtype.kind == "f" else np.int64)
+            first = np.asarray(examples[0]["labels"])
+            labels = empty((batch_size, *first.shape), np.float32 if first.dtype.kind == "f" else np.int64)
+            for row, example in enumerate(examples):
+                labels[row] = example["labels"]
+            batch["labels"] = labels
         if "sentence_image_labels" in keys:
-            batch["sentence_image_labels"] = np.array(
-                [example["sentence_image_labels"] for example in examples], dtype=np.int64
-            )
+            labels = empty((batch_size,), np.int64)
+            labels[:] = [example["sentence_image_labels"] for example in examples]
+            batch["sentence_image_labels"] = labels
 
         for key in sorted(keys - _EXAMPLE_KEYS):
             values = [example[key] for example in examples]
@@ -116,32 +127,3 @@ class VisualBertCollator:
 
 def _images(visual_embeds) -> tuple:
     return (visual_embeds,) if isinstance(visual_embeds, np.ndarray) else tuple(visual_embeds)
-
-
-class WorkerTensors:
-    """Wraps a ``collate_fn`` for a DataLoader with ``use_shared_memory=False``, so that a worker's batch reaches the
-    main process in one copy.
-
-    Paddle copies each numpy array a worker returns into a tensor, then that tensor into shared memory: two copies
-    of every batch, each into fresh memory. In a worker, this hands the batch's arrays over as tensors sharing their
-    memory (DLPack) instead, which Paddle sends through shared memory in one copy. Never with
-    ``use_shared_memory=True``: Paddle then keeps only borrowed references to a worker's tensors while it sends
-    them, and sends freed memory once the worker has moved on. Outside workers the batch stays numpy; the main
-    process receives tensors either way.
-    """
-
-    def __init__(self, collate_fn):
-        self.collate_fn = collate_fn
-
-    def __call__(self, examples: list[dict]) -> dict:
-        batch = self.collate_fn(examples)
-        if paddle.io.get_worker_info() is None:
-            return batch
-        return {key: _shared_tensor(value) for key, value in batch.items()}
-
-
-def _shared_tensor(value):
-    # An empty tensor would arrive as float32 [0] (Paddle pickles it without shape or dtype): it stays numpy.
-    if isinstance(value, np.ndarray) and value.size:
-        return paddle.utils.dlpack.from_dlpack(value)
-    return value

@@ -5,13 +5,12 @@ import os
 
 import numpy as np
 import paddle
-from paddle.io import DataLoader
 from paddlenlp.datasets import load_dataset
 from tqdm import tqdm
 
-from .. import lifetime
-from .collate import MODEL_INPUTS, VisualBertCollator, WorkerTensors, model_inputs
+from .collate import MODEL_INPUTS, VisualBertCollator, model_inputs
 from .features import RegionFeatures
+from .loader import BatchLoader
 
 
 def feature_dir(args) -> str:
@@ -53,18 +52,15 @@ def batched_outputs(model, dataset, tokenizer, batch_size: int, num_workers: int
     eager = isinstance(model, paddle.nn.Layer)
     if eager:
         model.eval()
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        collate_fn=WorkerTensors(collator(tokenizer)),
-        use_shared_memory=False,  # as WorkerTensors requires (its tensors still travel in shared memory)
-        num_workers=num_workers,
-        return_list=True,
-        worker_init_fn=lifetime.worker_init_fn() if num_workers > 0 else None,  # workers end with this process
-    )
+    size = len(dataset)
+    batches = [list(range(start, min(start + batch_size, size))) for start in range(0, size, batch_size)]
+    loader = BatchLoader(dataset, collator(tokenizer), num_workers)
     for batch in tqdm(
-        loader, desc=desc, leave=False, disable=True if os.environ.get("PADDLE_TRAINER_ID", "0") != "0" else None
+        loader.iterate(batches),
+        total=len(batches),
+        desc=desc,
+        leave=False,
+        disable=True if os.environ.get("PADDLE_TRAINER_ID", "0") != "0" else None,
     ):
         inputs = model_inputs(batch)
         if not (eager and labels):

@@ -21,13 +21,13 @@ from contextlib import nullcontext
 import numpy as np
 import paddle
 import paddle.distributed as dist
-from paddle.io import DataLoader, DistributedBatchSampler
+from paddle.io import DistributedBatchSampler
 from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger
 from tqdm import tqdm
 
 from .. import lifetime
-from ..data import VisualBertCollator, WorkerTensors, model_inputs
+from ..data import BatchLoader, VisualBertCollator, model_inputs
 from . import checkpoint as ckpt
 from .args import write_run_info
 from .plots import plot_history
@@ -53,20 +53,6 @@ def total_steps(args, batches_per_epoch: int) -> int:
 
 class TrainingDiverged(ValueError):
     """A non-finite loss, gradient norm or model: the run stops (a ValueError, so entry points exit 2 with it)."""
-
-
-class _Batches(paddle.io.Sampler):
-    """A fixed list of index batches: one epoch's order from the distributed sampler, minus what a resumed run
-    already consumed."""
-
-    def __init__(self, batches):
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self):
-        return len(self.batches)
 
 
 class TrainingStep:
@@ -145,7 +131,7 @@ class Trainer:
         self.model = model
         self.tokenizer = tokenizer
         self.dataset = train_dataset
-        self.collate_fn = collate_fn
+        self.loader = BatchLoader(train_dataset, collate_fn, args.num_workers)  # one for the run: it keeps its memory
         self.evaluate = evaluate
         self.metric = metric
         self.save_with = save_with
@@ -176,17 +162,6 @@ class Trainer:
         # DistributedBatchSampler shuffles with the epoch number as its only seed: fold the run's seed in.
         self.sampler.set_epoch(self.args.seed * 100_003 + epoch)
         return list(self.sampler)
-
-    def _loader(self, batches):
-        return DataLoader(
-            self.dataset,
-            batch_sampler=_Batches(batches),
-            collate_fn=WorkerTensors(self.collate_fn),
-            use_shared_memory=False,  # as WorkerTensors requires (its tensors still travel in shared memory)
-            num_workers=self.args.num_workers,
-            worker_init_fn=lifetime.worker_init_fn() if self.args.num_workers > 0 else None,
-            return_list=True,
-        )
 
     def _diverged(self, step: int, what: str):
         found = ckpt.list_checkpoints(self.args.output_dir)
@@ -220,7 +195,7 @@ class Trainer:
             if hasattr(self.dataset, "set_epoch"):  # per-epoch randomness: masking, caption negatives
                 self.dataset.set_epoch(self.state["epoch"])
             accumulated, step_losses = 0, []
-            for batch in self._loader(batches[self.state["batch"] :]):
+            for batch in self.loader.iterate(batches[self.state["batch"] :]):
                 self.state["batch"] += 1
                 accumulated += 1
                 end_of_epoch = self.state["batch"] == len(batches)

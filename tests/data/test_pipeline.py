@@ -10,7 +10,7 @@ import paddle
 import pytest
 from paddlenlp.datasets import load_dataset
 
-from paddlenlp_ext.data import RegionFeatures, TaskDataset, VisualBertCollator, WorkerTensors
+from paddlenlp_ext.data import BatchLoader, RegionFeatures, TaskDataset, VisualBertCollator
 from paddlenlp_ext.tasks.nlvr2.dataset import Nlvr2Dataset
 from paddlenlp_ext.tasks.pretrain.dataset import CocoCaptionsDataset
 from paddlenlp_ext.tasks.vqa.dataset import VqaDataset
@@ -18,16 +18,15 @@ from paddlenlp_ext.tasks.vqa.dataset import VqaDataset
 BATCH_SIZE = 8
 
 
-def loader(dataset, tokenizer, num_workers, config):
-    """A DataLoader over fixed batches of a shuffled order: the trainer's configuration or Paddle's defaults."""
+def shuffled_batches(dataset):
     order = np.random.default_rng(1).permutation(len(dataset)).tolist()
-    batches = [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
+    return [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
+
+
+def paddle_default_loader(dataset, tokenizer, batches):
+    """Paddle's own DataLoader, with its defaults (shared memory on), over fixed batches."""
     collator = VisualBertCollator(tokenizer.pad_token_id)
-    if config == "trainer":
-        kwargs = dict(collate_fn=WorkerTensors(collator), use_shared_memory=False)
-    else:
-        kwargs = dict(collate_fn=collator)
-    return paddle.io.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, return_list=True, **kwargs)
+    return paddle.io.DataLoader(dataset, batch_sampler=batches, num_workers=2, return_list=True, collate_fn=collator)
 
 
 def as_numpy(batch: dict) -> dict:
@@ -127,18 +126,19 @@ def nlvr2(sample_dir, tokenizer):
 @pytest.mark.parametrize("task", ["vqa", "nlvr2"])
 def test_batches_are_the_files_padded_by_hand(request, tokenizer, task, num_workers):
     dataset, expected = request.getfixturevalue(task)
-    for epoch in range(2):  # new workers each epoch, as in training
+    loader = BatchLoader(dataset, VisualBertCollator(tokenizer.pad_token_id), num_workers)
+    for epoch in range(2):  # one loader, new workers each epoch, as in training
         dataset.set_epoch(epoch)
-        batches = loader(dataset, tokenizer, num_workers, "trainer")
-        for indices, batch in zip(batches.batch_sampler, batches, strict=True):
+        batches = shuffled_batches(dataset)
+        for indices, batch in zip(batches, loader.iterate(batches), strict=True):
             assert_same_batch(as_numpy(batch), expected(indices))
 
 
 @pytest.mark.parametrize("task", ["vqa", "nlvr2"])
 def test_batches_from_paddles_default_loader_are_the_same(request, tokenizer, task):
     dataset, expected = request.getfixturevalue(task)
-    batches = loader(dataset, tokenizer, 2, "default")
-    for indices, batch in zip(batches.batch_sampler, batches, strict=True):
+    batches = shuffled_batches(dataset)
+    for indices, batch in zip(batches, paddle_default_loader(dataset, tokenizer, batches), strict=True):
         assert_same_batch(as_numpy(batch), expected(indices))
 
 
@@ -147,10 +147,11 @@ def test_pretraining_batches_with_workers_hold_each_epochs_examples(sample_dir, 
     features = RegionFeatures(str(coco), "coco_detectron_fix_100")
     records = load_dataset("coco_captions", splits="train", data_dir=str(coco))
     dataset = CocoCaptionsDataset(records, features, tokenizer, max_seq_length=20)
+    loader = BatchLoader(dataset, VisualBertCollator(tokenizer.pad_token_id), 2)
     for epoch in range(2):  # captions B and the masking are drawn again each epoch
         dataset.set_epoch(epoch)
-        batches = loader(dataset, tokenizer, 2, "trainer")
-        for indices, batch in zip(batches.batch_sampler, batches, strict=True):
+        batches = shuffled_batches(dataset)
+        for indices, batch in zip(batches, loader.iterate(batches), strict=True):
             examples = [dataset[i] for i in indices]  # the masked text of this epoch, built here
             texts = [example["input_ids"] for example in examples]
             images = [[np.load(features.path(records[i]["image_name"]))] for i in indices]
@@ -187,7 +188,8 @@ def test_workers_leave_the_objects_they_inherit_to_the_garbage_collector(vqa_rec
     dataset = _FreezeCounts(vqa_records, vqa_features, tokenizer)
     frozen_here = gc.get_freeze_count()
     for num_workers in (0, 2):
-        for batch in loader(dataset, tokenizer, num_workers, "trainer"):
+        loader = BatchLoader(dataset, VisualBertCollator(tokenizer.pad_token_id), num_workers)
+        for batch in loader.iterate(shuffled_batches(dataset)):
             counts = batch["frozen"].numpy()
             # a worker's full collection would write to (and so copy) every page of the parent's heap
             assert (counts > 0).all() if num_workers else (counts == frozen_here).all()
