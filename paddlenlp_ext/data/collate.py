@@ -121,7 +121,11 @@ class VisualBertCollator:
         for key in sorted(keys - _EXAMPLE_KEYS):
             values = [example[key] for example in examples]
             is_int = all(isinstance(value, (int, np.integer)) for value in values)
-            batch[key] = np.array(values, dtype=np.int64) if is_int else values
+            if is_int:
+                batch[key] = ids = empty((batch_size,), np.int64)
+                ids[:] = values
+            else:
+                batch[key] = values
         return batch
 
 

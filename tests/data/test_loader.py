@@ -1,6 +1,8 @@
 """BatchLoader's shared memory: a tensor keeps the bytes of its slot while it lives, slots come back when tensors
 go, a pass left early leaves its slots behind, and every way out of a worker gives the same batch."""
 
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -50,6 +52,20 @@ def test_a_held_batch_keeps_its_bytes_while_the_slots_go_round(vqa):
     assert_batch(first, expected[0])
     del first
     assert (slot_states(loader) == 0).all()
+
+
+def paddle_shared_files() -> set:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("paddle_")}
+
+
+def test_every_array_of_a_batch_comes_through_its_slot(vqa):
+    dataset, collator, batches, expected = vqa
+    loader = BatchLoader(dataset, collator, num_workers=2)
+    before, seen = paddle_shared_files(), set()
+    for got, want in zip(loader.iterate(batches), expected, strict=True):
+        seen |= paddle_shared_files()  # a tensor Paddle sends lives in a file of its own until received
+        assert_batch(got, want)
+    assert seen <= before  # question_id too: nothing took Paddle's way
 
 
 def test_slots_stay_with_the_loader_from_pass_to_pass_and_a_pass_left_early_leaves_them(vqa):
