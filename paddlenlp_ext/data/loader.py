@@ -187,7 +187,7 @@ class _Arena:
     def __init__(self, memory: mmap.mmap, start: int, size: int):
         self.bytes = np.frombuffer(memory, np.uint8, size, start)
         self.used = 0
-        self.placed = {}  # id(array) -> (array, offset)
+        self.placed = {}  # id(array) -> (array, offset); holding the array keeps its id from being reused
 
     def empty(self, shape, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -205,9 +205,7 @@ class _Arena:
     def describe(self, value):
         """An ``_InSlot`` for an array this arena made, else ``value`` itself."""
         placed = self.placed.get(id(value))
-        if placed is None or placed[0] is not value:
-            return value
-        return _InSlot(placed[1], value.dtype.str, value.shape)
+        return value if placed is None else _InSlot(placed[1], value.dtype.str, value.shape)
 
 
 class _WorkerCollate:
